@@ -1,0 +1,294 @@
+"""The build pipeline: fetch -> spec -> install -> strip -> package, no AWS involved.
+
+`build(options)` turns a repository at a ref into the zips that would be deployed and
+reports, for each component, its CodeSha256, sizes and file count. Installed dependency
+trees are cached in the work dir by the content of the requirements, the target and the
+installer, so an unchanged set is neither installed nor zipped again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from builder import limits
+from builder.errors import LimitError, SpecError
+from builder.package import Entry, ZipStats, make_zip, walk_entries, zip_stats
+from builder.runtimes import Target, is_native, make_target, provided_versions
+from builder.timing import Timings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUNTIME = "python3.12"
+DEPS_CACHE_VERSION = "1"
+DEPS_CACHE_KEEP = 8
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    source: str
+    workdir: Path
+    ref: str | None = None
+    out_dir: Path | None = None
+    build_file: str | None = None
+    components: tuple[str, ...] = ()
+    token: str | None = field(default=None, repr=False)
+    refresh: bool = False
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str  # "function", "dependencies" or a custom layer's key
+    kind: str  # "function" or "layer"
+    zip_path: Path
+    stats: ZipStats
+    reused: bool = False  # taken from the dependency cache, not installed this time
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "zip": str(self.zip_path),
+            "code_sha256": self.stats.code_sha256,
+            "size": self.stats.size,
+            "unzipped_size": self.stats.unzipped_size,
+            "files": self.stats.files,
+        }
+
+
+@dataclass
+class BuildOutput:
+    commit: str | None
+    source: str
+    spec: object  # builder.spec.Spec
+    target: Target
+    artifacts: list[Artifact]
+    timings: Timings
+    install: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def artifact(self, name: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.name == name), None)
+
+    def to_json(self) -> dict:
+        return {
+            "commit": self.commit,
+            "target": self.target.describe(),
+            "components": [a.to_json() for a in self.artifacts],
+            "install": self.install,
+            "warnings": self.warnings,
+            "timings": self.timings.as_dict(),
+        }
+
+
+def build(options: BuildOptions, *, runner=None, timings: Timings | None = None) -> BuildOutput:
+    from builder.source import fetch_source
+    from builder.spec import load_spec
+
+    timings = timings or Timings()
+    with timings.step("fetch"):
+        checkout = fetch_source(options.source, options.ref, options.workdir, token=options.token)
+    with timings.step("spec"):
+        spec = load_spec(checkout.root, options.build_file)
+        selected = select_components(spec, options.components)
+        target = target_of(spec)
+    out_dir = options.out_dir or options.workdir / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = BuildOutput(checkout.commit, checkout.source, spec, target, [], timings)
+    context = _Context(options, checkout.root, out_dir, target, runner, timings)
+    if "dependencies" in selected:
+        artifact, output.install = _build_dependencies(context, spec)
+        output.artifacts.append(artifact)
+    for layer in spec.layers:
+        if layer.key in selected:
+            output.artifacts.append(_build_custom_layer(context, layer))
+    if "function" in selected:
+        output.artifacts.append(_build_function(context, spec))
+    output.warnings.extend(check_limits(output.artifacts))
+    return output
+
+
+def select_components(spec, requested: Sequence[str]) -> set[str]:
+    available = spec.component_names()
+    unknown = [name for name in requested if name not in available]
+    if unknown:
+        raise SpecError(
+            f"unknown component {', '.join(map(repr, unknown))}; this build file has: "
+            f"{', '.join(available)}",
+            file=spec.file, key="components",
+        )
+    return set(requested or available)
+
+
+def target_of(spec) -> Target:
+    function = spec.function
+    return make_target(function.runtime or DEFAULT_RUNTIME, function.architecture or "x86_64")
+
+
+@dataclass(frozen=True)
+class _Context:
+    options: BuildOptions
+    repo: Path
+    out_dir: Path
+    target: Target
+    runner: object
+    timings: Timings
+
+    def stage(self, name: str) -> Path:
+        path = self.options.workdir / "stage" / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+
+def _build_function(ctx: _Context, spec) -> Artifact:
+    function = spec.function
+    entries = _collect(ctx.repo, function.source_dir, function.files, "", function.exclude)
+    with ctx.timings.step("package"):
+        stats = make_zip(entries, ctx.out_dir / "function.zip")
+    log.info("function: %d files, %s zipped", stats.files, limits.human(stats.size))
+    return Artifact("function", "function", ctx.out_dir / "function.zip", stats)
+
+
+def _build_custom_layer(ctx: _Context, layer) -> Artifact:
+    from builder.install import run_preinstall
+
+    if layer.preinstall:
+        with ctx.timings.step("preinstall"):
+            log.info("layer %s: running %d preinstall command(s)", layer.key, len(layer.preinstall))
+            run_preinstall(layer.preinstall, ctx.repo, runner=ctx.runner)
+    entries = _collect(ctx.repo, layer.source_dir, layer.files, layer.dest_dir, layer.exclude)
+    dest = ctx.out_dir / f"{layer.key}.zip"
+    with ctx.timings.step("package"):
+        stats = make_zip(entries, dest)
+    log.info("layer %s: %d files, %s zipped", layer.key, stats.files, limits.human(stats.size))
+    return Artifact(layer.key, "layer", dest, stats)
+
+
+def _collect(repo: Path, source_dir: str, files: Sequence[str], dest_dir: str,
+             exclude: Sequence[str]) -> list[Entry]:
+    from builder.strip import matches
+
+    base = repo / source_dir if source_dir else repo
+    skip = (lambda name: matches(name, exclude)) if exclude else None
+    entries: list[Entry] = []
+    for item in files:
+        path = base / item
+        prefix = "/".join(p for p in (dest_dir.strip("/"), str(Path(item).parent.as_posix())) if p
+                          and p != ".")
+        if path.is_dir():
+            prefix = "/".join(p for p in (dest_dir.strip("/"), Path(item).as_posix()) if p)
+        entries.extend(walk_entries(path, prefix, skip=skip))
+    return entries
+
+
+def _build_dependencies(ctx: _Context, spec) -> tuple[Artifact, dict]:
+    deps = spec.dependencies
+    key, requirement_files = _deps_cache_key(ctx, deps)
+    cache_dir = ctx.options.workdir / "cache" / "deps"
+    cached_zip, cached_meta = cache_dir / f"{key}.zip", cache_dir / f"{key}.json"
+    dest = ctx.out_dir / "dependencies.zip"
+    if cached_zip.exists() and cached_meta.exists() and not ctx.options.refresh:
+        shutil.copyfile(cached_zip, dest)
+        cached_meta.touch()
+        log.info("dependencies: unchanged requirements, reusing the installed set (%s)", key[:12])
+        info = json.loads(cached_meta.read_text())
+        return Artifact("dependencies", "layer", dest, zip_stats(dest), reused=True), info
+    info = _install_dependencies(ctx, deps, requirement_files, dest)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(dest, cached_zip)
+    cached_meta.write_text(json.dumps(info, sort_keys=True))
+    _prune(cache_dir)
+    return Artifact("dependencies", "layer", dest, zip_stats(dest)), info
+
+
+def _install_dependencies(ctx: _Context, deps, requirement_files: list[Path], dest: Path) -> dict:
+    from builder.install import install_requirements
+    from builder.source import source_host
+    from builder.strip import strip_tree
+
+    stage = ctx.stage("dependencies")
+    site = stage / "python"
+    with ctx.timings.step("install"):
+        result = install_requirements(
+            requirement_files, site, ctx.target,
+            cache_dir=ctx.options.workdir / "cache" / "installer",
+            repo_root=ctx.repo, runtime_packages=deps.runtime_packages,
+            token=ctx.options.token, source_host=source_host(ctx.options.source),
+            runner=ctx.runner,
+        )
+    log.info("dependencies: %d packages with %s, %s", len(result.packages), result.installer,
+             result.mode)
+    if result.left_out:
+        log.info("dependencies: left to the runtime: %s", ", ".join(result.left_out))
+    with ctx.timings.step("strip"):
+        stripped = strip_tree(site, keep=deps.keep, exclude=deps.exclude) if deps.strip else None
+    with ctx.timings.step("package"):
+        stats = make_zip(walk_entries(site, "python"), dest)
+    log.info("dependencies: %d files, %s zipped, %s unzipped", stats.files,
+             limits.human(stats.size), limits.human(stats.unzipped_size))
+    info = asdict(result)
+    info["stripped"] = asdict(stripped) if stripped else None
+    return info
+
+
+def _deps_cache_key(ctx: _Context, deps) -> tuple[str, list[Path]]:
+    from builder.install import installer_version
+
+    files = [ctx.repo / name for name in deps.requirements]
+    digest = hashlib.sha256()
+    for path in _requirement_closure(files):
+        digest.update(path.relative_to(ctx.repo).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    settings = {
+        "v": DEPS_CACHE_VERSION, "target": ctx.target.describe(), "native": is_native(ctx.target),
+        "installer": installer_version(ctx.runner), "provided": provided_versions(),
+        "runtime_packages": deps.runtime_packages, "strip": deps.strip,
+        "keep": list(deps.keep), "exclude": list(deps.exclude),
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest(), files
+
+
+def _requirement_closure(files: list[Path]) -> list[Path]:
+    """The requirements files and every file they include with -r / -c, in a stable order."""
+    seen: dict[Path, None] = {}
+    pending = list(files)
+    while pending:
+        path = pending.pop(0)
+        if path in seen or not path.is_file():
+            continue
+        seen[path] = None
+        for line in path.read_text(errors="replace").splitlines():
+            parts = line.strip().split(maxsplit=1)
+            if len(parts) == 2 and parts[0] in ("-r", "--requirement", "-c", "--constraint"):
+                pending.append((path.parent / parts[1]).resolve())
+    return list(seen)
+
+
+def _prune(cache_dir: Path) -> None:
+    metas = sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for meta in metas[DEPS_CACHE_KEEP:]:
+        meta.unlink(missing_ok=True)
+        meta.with_suffix(".zip").unlink(missing_ok=True)
+
+
+def check_limits(artifacts: Sequence[Artifact]) -> list[str]:
+    """Raise on what cannot be deployed; return warnings for what needs S3."""
+    function = next((a for a in artifacts if a.kind == "function"), None)
+    layers = [a for a in artifacts if a.kind == "layer"]
+    sized = [limits.Sized(a.name, a.stats.size, a.stats.unzipped_size) for a in layers]
+    fn = limits.Sized("function", function.stats.size, function.stats.unzipped_size) \
+        if function else None
+    problems = limits.check_total(fn, sized)
+    if problems:
+        raise LimitError("; ".join(problems))
+    return [
+        f"{a.name} is {limits.human(a.stats.size)} zipped, over the "
+        f"{limits.human(limits.DIRECT_UPLOAD_LIMIT)} direct-upload limit: it goes through S3"
+        for a in artifacts if limits.needs_s3(a.stats.size)
+    ]

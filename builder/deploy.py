@@ -1,0 +1,192 @@
+"""From a build to a deployed version: desired state, AWS state, plan, apply, result."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from builder import limits
+from builder.apply import Applied, Executor
+from builder.aws import Aws
+from builder.build import BuildOutput
+from builder.errors import LimitError
+from builder.plan import (
+    BuiltLayer,
+    Code,
+    Desired,
+    Plan,
+    Published,
+    State,
+    artifact_key,
+    describe,
+    make_plan,
+    step_to_json,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    function: str
+    alias: str | None = None
+    publish: bool = True
+    bucket: str | None = None
+
+
+def layer_names(spec, function: str) -> dict[str, str]:
+    """component -> AWS layer name: `<function>-dependencies`, `<function>-<key>`, or the
+    name the build file gives."""
+    names = {}
+    if spec.dependencies is not None:
+        names["dependencies"] = spec.dependencies.name or f"{function}-dependencies"
+    for layer in spec.layers:
+        names[layer.key] = layer.name or f"{function}-{layer.key}"
+    return names
+
+
+def desired_state(output: BuildOutput, target: Target) -> Desired:
+    spec, names = output.spec, layer_names(output.spec, target.function)
+    layers = []
+    for artifact in output.artifacts:
+        if artifact.kind != "layer":
+            continue
+        layer_spec = _layer_spec(spec, artifact.name)
+        layers.append(BuiltLayer(
+            code=_code(artifact, target.bucket), layer_name=names[artifact.name],
+            description=layer_spec.description or f"{artifact.name} for {target.function}",
+            runtimes=tuple(layer_spec.runtimes) or tuple(spec.function.runtimes)
+            or (output.target.runtime,),
+            architectures=(output.target.architecture,), license=layer_spec.license,
+        ))
+    function = output.artifact("function")
+    return Desired(
+        function=target.function,
+        code=_code(function, target.bucket) if function else None,
+        layers=tuple(layers), our_layer_names=frozenset(names.values()),
+        settings=function_settings(spec, output.target.runtime),
+        architecture=spec.function.architecture, alias=target.alias, publish=target.publish,
+        commit=output.commit, bucket=target.bucket,
+    )
+
+
+def _layer_spec(spec, component: str):
+    if component == "dependencies":
+        return spec.dependencies
+    return next(layer for layer in spec.layers if layer.key == component)
+
+
+def _code(artifact, bucket: str | None) -> Code:
+    stats = artifact.stats
+    s3 = limits.needs_s3(stats.size)
+    if s3 and not bucket:
+        raise LimitError(
+            f"{artifact.name} is {limits.human(stats.size)} zipped, over Lambda's "
+            f"{limits.human(limits.DIRECT_UPLOAD_LIMIT)} direct-upload limit, and no artifact "
+            f"bucket is configured (LAMBDA3_BUCKET or the request's 'bucket')"
+        )
+    return Code(artifact.name, str(artifact.zip_path), stats.code_sha256, stats.sha256_hex,
+                stats.size, stats.unzipped_size,
+                bucket if s3 else None, artifact_key(stats.sha256_hex) if s3 else None)
+
+
+def function_settings(spec, runtime: str) -> tuple[tuple[str, Any], ...]:
+    """The function settings the build file mentions; the others are left as they are."""
+    fn = spec.function
+    settings: dict[str, Any] = {}
+    if fn.runtime or fn.runtimes:
+        settings["Runtime"] = runtime
+    for key, value in (("Handler", fn.handler), ("Role", fn.role), ("MemorySize", fn.memory),
+                       ("Timeout", fn.timeout), ("Description", fn.description)):
+        if value is not None:
+            settings[key] = value
+    if fn.environment is not None:
+        settings["Environment"] = dict(fn.environment)
+    return tuple(settings.items())
+
+
+def read_state(aws: Aws, desired: Desired) -> State:
+    function = aws.get_function(desired.function)
+    layer_versions = {}
+    for arn in function.layers if function else ():
+        found = aws.get_layer_version(arn)
+        if found is not None:
+            layer_versions[arn] = found
+    latest_layers = {}
+    for layer in desired.layers:
+        found = aws.latest_layer_version(layer.layer_name)
+        if found is not None:
+            latest_layers[layer.layer_name] = found
+    latest_version = aws.latest_published_version(desired.function) if function else None
+    alias_version = (aws.get_alias_version(desired.function, desired.alias)
+                     if function and desired.alias else None)
+    codes = [layer.code for layer in desired.layers] + ([desired.code] if desired.code else [])
+    s3_keys = frozenset(c.key for c in codes
+                        if c.bucket and aws.s3_object_exists(c.bucket, c.key))
+    return State(function, layer_versions, latest_layers, latest_version, alias_version, s3_keys)
+
+
+def plan_deploy(aws: Aws, output: BuildOutput, target: Target) -> tuple[Desired, Plan]:
+    desired = desired_state(output, target)
+    plan = make_plan(desired, read_state(aws, desired))
+    for line in describe(plan):
+        log.info("plan: %s", line)
+    return desired, plan
+
+
+def apply_plan(aws: Aws, plan: Plan) -> Applied:
+    return Executor(aws).run(plan)
+
+
+def result_of(output: BuildOutput, desired: Desired, plan: Plan, applied: Applied | None,
+              aws: Aws) -> dict[str, Any]:
+    """The builder's answer for a successful build, plan or deploy."""
+    layers = []
+    for layer in desired.layers:
+        ref = plan.layers[layer.code.component]
+        published = applied.layers.get(layer.code.component) if applied else None
+        arn = published.arn if published else (None if isinstance(ref, Published) else ref)
+        layers.append({
+            "component": layer.code.component, "name": layer.layer_name, "arn": arn,
+            "version": int(arn.rsplit(":", 1)[1]) if arn else None,
+            "changed": isinstance(ref, Published), "size": layer.code.size,
+            "code_sha256": layer.code.code_sha256,
+        })
+    state_fn = aws.get_function(desired.function)
+    code_sha = (desired.code.code_sha256 if desired.code else
+                state_fn.code_sha256 if state_fn else None)
+    version = applied.version if applied else plan.version
+    return {
+        "ok": True,
+        "commit": output.commit,
+        "function": desired.function,
+        "function_arn": (applied.function_arn if applied and applied.function_arn
+                         else state_fn.arn if state_fn else None),
+        "version": version,
+        "alias": desired.alias if applied is not None and version else None,
+        "code_sha256": code_sha,
+        "layers": layers,
+        "components": _components(output, plan, layers),
+        "plan": [step_to_json(step) for step in plan.steps],
+        "plan_text": describe(plan),
+        "target": output.target.describe(),
+        "warnings": output.warnings,
+    }
+
+
+def _components(output: BuildOutput, plan: Plan, layers: list[dict]) -> list[dict]:
+    changed = {layer["component"]: layer["changed"] for layer in layers}
+    rows = []
+    for artifact in output.artifacts:
+        row = {key: value for key, value in artifact.to_json().items() if key != "zip"}
+        row["changed"] = plan.code_changed if artifact.kind == "function" else changed.get(
+            artifact.name, False)
+        row["arn"] = next((lay["arn"] for lay in layers if lay["component"] == artifact.name),
+                          None)
+        rows.append(row)
+    return rows
+
+
+def merge_timings(result: Mapping[str, Any], timings: Mapping[str, float]) -> dict[str, Any]:
+    return {**result, "timings": dict(timings)}

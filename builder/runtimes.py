@@ -1,0 +1,119 @@
+"""What each Lambda Python runtime is: its Python version, its glibc (and so the
+manylinux level its wheels may have), and the AWS SDK packages it already provides.
+
+Inside Lambda the provided versions are read from the runtime itself; elsewhere the
+table below stands in for it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass
+
+ARCHITECTURES = ("x86_64", "arm64")
+_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
+
+# Runtime -> glibc manylinux level. python3.10/3.11 run on Amazon Linux 2 (glibc 2.26),
+# python3.12 and later on Amazon Linux 2023 (glibc 2.34).
+_MANYLINUX = {
+    "python3.10": (2, 26),
+    "python3.11": (2, 26),
+    "python3.12": (2, 34),
+    "python3.13": (2, 34),
+    "python3.14": (2, 34),
+}
+RUNTIMES = tuple(_MANYLINUX)
+
+# The boto3 closure the runtimes ship (pinned together, so resolution stays consistent).
+PROVIDED_PACKAGES = {
+    "boto3": "1.40.4",
+    "botocore": "1.40.4",
+    "s3transfer": "0.13.1",
+    "jmespath": "1.0.1",
+    "python-dateutil": "2.9.0.post0",
+    "six": "1.17.0",
+    "urllib3": "1.26.20",
+}
+# Naming any of these in a requirements file means "I want my own SDK": the whole closure
+# is then installed and kept instead of left to the runtime.
+SDK_ROOTS = ("boto3", "botocore", "s3transfer")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The platform a package must run on."""
+
+    runtime: str
+    architecture: str
+
+    @property
+    def python_version(self) -> str:
+        return self.runtime.removeprefix("python")
+
+    @property
+    def manylinux(self) -> tuple[int, int]:
+        return _MANYLINUX[self.runtime]
+
+    @property
+    def machine(self) -> str:
+        return _MACHINE[self.architecture]
+
+    @property
+    def uv_platform(self) -> str:
+        major, minor = self.manylinux
+        return f"{self.machine}-manylinux_{major}_{minor}"
+
+    def pip_platforms(self) -> list[str]:
+        """Every manylinux tag the target accepts, newest first (pip needs them listed)."""
+        major, minor = self.manylinux
+        tags = [f"manylinux_{major}_{m}_{self.machine}" for m in range(minor, 4, -1)]
+        tags += [f"manylinux2014_{self.machine}"]
+        if self.machine == "x86_64":
+            tags += ["manylinux2010_x86_64", "manylinux1_x86_64"]
+        return tags
+
+    def describe(self) -> str:
+        major, minor = self.manylinux
+        return f"{self.runtime} {self.architecture} (manylinux_{major}_{minor}_{self.machine})"
+
+
+def make_target(runtime: str, architecture: str | None = None) -> Target:
+    if runtime not in _MANYLINUX:
+        raise ValueError(f"unsupported runtime {runtime!r}; allowed: {', '.join(RUNTIMES)}")
+    architecture = architecture or "x86_64"
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unsupported architecture {architecture!r}; allowed: x86_64, arm64")
+    return Target(runtime, architecture)
+
+
+def running_in_lambda() -> bool:
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and os.environ.get(
+        "AWS_EXECUTION_ENV", ""
+    ).startswith("AWS_Lambda_")
+
+
+def is_native(target: Target) -> bool:
+    """True when this process *is* the target: inside Lambda, same Python, same CPU."""
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return (
+        running_in_lambda()
+        and os.environ.get("AWS_EXECUTION_ENV") == f"AWS_Lambda_{target.runtime}"
+        and here == target.runtime
+        and platform.machine() == target.machine
+    )
+
+
+def provided_versions() -> dict[str, str]:
+    """The SDK closure's versions: read from the runtime inside Lambda, else the table."""
+    if not running_in_lambda():
+        return dict(PROVIDED_PACKAGES)
+    from importlib import metadata
+
+    found = {}
+    for name, default in PROVIDED_PACKAGES.items():
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = default
+    return found

@@ -1,0 +1,24 @@
+"""Per-step wall-clock timings, reported in results and summaries."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+class Timings:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._start = clock()
+        self.steps: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = self._clock()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(self.steps.get(name, 0.0) + self._clock() - started, 3)
+
+    def as_dict(self) -> dict[str, float]:
+        return {**self.steps, "total": round(self._clock() - self._start, 3)}

@@ -1,0 +1,3 @@
+from lambda3.cli import main
+
+raise SystemExit(main())

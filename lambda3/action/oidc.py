@@ -1,0 +1,195 @@
+"""GitHub OIDC: an ID token from the Actions runtime, exchanged for AWS credentials.
+
+The same two calls the actions toolkit and aws-actions/configure-aws-credentials make:
+GET `$ACTIONS_ID_TOKEN_REQUEST_URL&audience=AUD` with the request token as a bearer token,
+then STS `AssumeRoleWithWebIdentity`. The failures users actually hit get messages that say
+what to change: the missing `id-token: write` permission, and a role trust policy that does
+not match the token (shown next to the token's own `sub` and `aud`).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from builder.errors import Lambda3Error
+
+GITHUB_ISSUER_HOST = "token.actions.githubusercontent.com"
+RETRYABLE_STS_CODES = frozenset({
+    "Throttling", "ThrottlingException", "IDPCommunicationError", "IDPCommunicationErrorException",
+    "RequestLimitExceeded", "ServiceUnavailable", "InternalFailure",
+})
+
+
+class OidcError(Lambda3Error):
+    step = "credentials"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: str | None = None
+
+    def as_session_kwargs(self) -> dict[str, str]:
+        return {
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+            "aws_session_token": self.session_token,
+        }
+
+
+@dataclass(frozen=True)
+class IdTokenRequest:
+    """Where the runner hands out ID tokens; present only with `permissions: id-token: write`."""
+
+    url: str
+    token: str = field(repr=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> IdTokenRequest:
+        url = environ.get("ACTIONS_ID_TOKEN_REQUEST_URL", "")
+        token = environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
+        if not url or not token:
+            raise missing_id_token_error()
+        return cls(url=url, token=token)
+
+
+def missing_id_token_error() -> OidcError:
+    return OidcError(
+        "no GitHub OIDC token is available to this job "
+        "(ACTIONS_ID_TOKEN_REQUEST_URL / ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set)",
+        hint="give the job `permissions: id-token: write` (and `contents: read`); "
+             "pull requests from forks never get an ID token",
+    )
+
+
+def fetch_id_token(request: IdTokenRequest, audience: str, *, http: Any,
+                   sleep: Callable[[float], None] = time.sleep, attempts: int = 3) -> str:
+    """The runtime's signed JWT for `audience`; `http` is a requests.Session."""
+    import requests
+
+    url = f"{request.url}&audience={quote(audience, safe='')}"
+    headers = {"Authorization": f"Bearer {request.token}", "Accept": "application/json"}
+    for attempt in range(1, attempts + 1):
+        try:
+            response = http.get(url, headers=headers, timeout=30)
+        except requests.RequestException as exc:
+            problem = f"could not reach the GitHub OIDC token endpoint ({type(exc).__name__})"
+        else:
+            if response.status_code == 200:
+                return _token_value(response)
+            problem = f"the GitHub OIDC token endpoint answered HTTP {response.status_code}"
+            if response.status_code < 500 and response.status_code != 429:
+                break
+        if attempt < attempts:
+            sleep(2 ** attempt)
+    raise OidcError(problem, hint="check that the job has `permissions: id-token: write`")
+
+
+def _token_value(response: Any) -> str:
+    try:
+        value = response.json()["value"]
+    except (ValueError, KeyError, TypeError):
+        value = None
+    if not isinstance(value, str) or value.count(".") != 2:
+        raise OidcError("the GitHub OIDC token endpoint answered without a token")
+    return value
+
+
+def decode_claims(jwt: str) -> dict[str, Any]:
+    """The JWT's payload, not verified (STS verifies it); for messages only."""
+    try:
+        payload = jwt.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+def assume_role(sts: Any, *, role_arn: str, session_name: str, id_token: str,
+                duration: int = 3600, sleep: Callable[[float], None] = time.sleep,
+                attempts: int = 4) -> Credentials:
+    """STS AssumeRoleWithWebIdentity, retried on throttling and IdP communication errors."""
+    from botocore.exceptions import ClientError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            answer = sts.assume_role_with_web_identity(
+                RoleArn=role_arn, RoleSessionName=session_name,
+                WebIdentityToken=id_token, DurationSeconds=duration,
+            )
+            break
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in RETRYABLE_STS_CODES or attempt == attempts:
+                raise sts_error(exc, role_arn=role_arn, id_token=id_token) from None
+            sleep(2 ** attempt)
+    creds = answer["Credentials"]
+    expiration = creds.get("Expiration")
+    return Credentials(
+        access_key_id=creds["AccessKeyId"], secret_access_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+        expiration=expiration.isoformat() if hasattr(expiration, "isoformat") else expiration,
+    )
+
+
+def sts_error(exc: Any, *, role_arn: str, id_token: str) -> OidcError:
+    """An STS ClientError as a message that says what to change."""
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", "Unknown"), error.get("Message", "")
+    claims = decode_claims(id_token)
+    if code == "AccessDenied" and "AssumeRoleWithWebIdentity" in message:
+        return OidcError(
+            f"STS refused to let this workflow assume {role_arn}: {message}",
+            hint=trust_policy_hint(claims),
+        )
+    if code == "InvalidIdentityToken":
+        return OidcError(
+            f"STS rejected the GitHub ID token ({message})",
+            hint=f"the account needs an IAM OIDC provider for https://{GITHUB_ISSUER_HOST} "
+                 f"with client ID {claims.get('aud', 'sts.amazonaws.com')!r} "
+                 "(`lambda3 bootstrap --github-repo OWNER/REPO` creates it)",
+        )
+    return OidcError(f"STS AssumeRoleWithWebIdentity failed for {role_arn}: {code}: {message}")
+
+
+def trust_policy_hint(claims: Mapping[str, Any]) -> str:
+    sub = claims.get("sub", "?")
+    aud = claims.get("aud", "?")
+    aud = ",".join(aud) if isinstance(aud, list) else aud
+    repo = claims.get("repository") or _repo_from_sub(str(sub)) or "OWNER/REPO"
+    return (
+        f"this token has sub={sub!r} and aud={aud!r}; the role's trust policy must allow "
+        f"Action sts:AssumeRoleWithWebIdentity for the federated principal "
+        f"arn:aws:iam::ACCOUNT:oidc-provider/{GITHUB_ISSUER_HOST} with the conditions "
+        f"StringEquals {GITHUB_ISSUER_HOST}:aud = {aud!r} and "
+        f"StringLike {GITHUB_ISSUER_HOST}:sub matching {sub!r} "
+        f"(for example 'repo:{repo}:ref:refs/heads/main' or 'repo:{repo}:*')"
+    )
+
+
+def _repo_from_sub(sub: str) -> str | None:
+    match = re.match(r"repo:([^:]+):", sub)
+    return match.group(1) if match else None
+
+
+def exchange(environ: Mapping[str, str], *, sts: Any, http: Any, role_arn: str,
+             audience: str, session_name: str, duration: int = 3600,
+             sleep: Callable[[float], None] = time.sleep) -> Credentials:
+    """ID token from the runner, then credentials for `role_arn`."""
+    request = IdTokenRequest.from_environ(environ)
+    id_token = fetch_id_token(request, audience, http=http, sleep=sleep)
+    return assume_role(sts, role_arn=role_arn, session_name=session_name, id_token=id_token,
+                       duration=duration, sleep=sleep)
+
+
+def session_name_for(value: str) -> str:
+    """A valid RoleSessionName (2-64 of `[\\w+=,.@-]`) made from `value`."""
+    cleaned = re.sub(r"[^\w+=,.@-]", "-", value)[:64]
+    return cleaned if len(cleaned) >= 2 else "lambda3"

@@ -1,0 +1,262 @@
+"""The GitHub Action: settings from the environment, credentials, one builder invoke, outputs.
+
+`main()` reads `ActionSettings` once from the environment (action.yml maps every input to a
+`LAMBDA3_*` variable) and calls `run()`, which takes the outside world as parameters so
+tests can drive it against the emulator and the local OIDC issuer.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from builder.errors import Lambda3Error
+from builder.redact import Redactor
+from lambda3.action import oidc, summary, toolkit
+from lambda3.remote import AwsClients, invoke_builder
+
+
+class SettingsError(Lambda3Error):
+    step = "settings"
+
+
+@dataclass(frozen=True)
+class ActionSettings:
+    aws_region: str
+    function_name: str
+    repository: str
+    ref: str
+    builder_function: str = "lambda3-builder"
+    role_to_assume: str | None = None
+    audience: str = "sts.amazonaws.com"
+    role_session_name: str = "lambda3"
+    role_duration: int = 3600
+    build_file: str | None = None
+    components: tuple[str, ...] = ()
+    alias: str | None = None
+    publish: bool = True
+    dry_run: bool = False
+    builder_timeout: int = 900
+    endpoint_url: str | None = None
+    output_path: str | None = None
+    summary_path: str | None = None
+    github_token: str = field(default="", repr=False)
+    id_token_request: oidc.IdTokenRequest | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ActionSettings:
+        def get(name: str) -> str | None:
+            value = environ.get(name, "").strip()
+            return value or None
+
+        github_repo = get("GITHUB_REPOSITORY")
+        server = (get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+        settings = cls(
+            aws_region=_required(get("LAMBDA3_AWS_REGION"), "aws-region"),
+            function_name=_required(get("LAMBDA3_FUNCTION_NAME") or _repo_name(github_repo),
+                                    "function-name"),
+            repository=_required(get("LAMBDA3_REPOSITORY")
+                                 or (github_repo and f"{server}/{github_repo}.git"), "repository"),
+            ref=_required(get("LAMBDA3_REF") or get("GITHUB_SHA"), "ref"),
+            builder_function=get("LAMBDA3_BUILDER_FUNCTION") or "lambda3-builder",
+            role_to_assume=get("LAMBDA3_ROLE_TO_ASSUME"),
+            audience=get("LAMBDA3_AUDIENCE") or "sts.amazonaws.com",
+            role_session_name=oidc.session_name_for(
+                get("LAMBDA3_ROLE_SESSION_NAME") or f"lambda3-{get('GITHUB_RUN_ID') or 'local'}"),
+            role_duration=_integer(get("LAMBDA3_ROLE_DURATION"), "role-duration", 3600),
+            build_file=get("LAMBDA3_BUILD_FILE"),
+            components=parse_components(environ.get("LAMBDA3_COMPONENTS", "")),
+            alias=get("LAMBDA3_ALIAS"),
+            publish=parse_bool(get("LAMBDA3_PUBLISH"), "publish", default=True),
+            dry_run=parse_bool(get("LAMBDA3_DRY_RUN"), "dry-run", default=False),
+            builder_timeout=_integer(get("LAMBDA3_BUILDER_TIMEOUT"), "builder-timeout", 900),
+            endpoint_url=get("LAMBDA3_ENDPOINT_URL"),
+            output_path=get("GITHUB_OUTPUT"),
+            summary_path=get("GITHUB_STEP_SUMMARY"),
+            github_token=environ.get("LAMBDA3_GITHUB_TOKEN", "").strip(),
+            id_token_request=_id_token_request(environ),
+        )
+        return settings
+
+    def event(self) -> dict[str, Any]:
+        """The builder's request (the client adds `log_marker`)."""
+        return {
+            "action": "plan" if self.dry_run else "build",
+            "repository": self.repository,
+            "ref": self.ref,
+            "token": self.github_token,
+            "function": self.function_name,
+            "build_file": self.build_file,
+            "components": list(self.components),
+            "alias": self.alias,
+            "publish": self.publish,
+        }
+
+
+def parse_components(text: str) -> tuple[str, ...]:
+    """Component names separated by spaces, commas or newlines."""
+    return tuple(name for name in re.split(r"[\s,]+", text) if name)
+
+
+def parse_bool(value: str | None, name: str, *, default: bool) -> bool:
+    if value is None:
+        return default
+    if value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    raise SettingsError(f"the input {name} is {value!r}", hint="use true or false")
+
+
+def _integer(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise SettingsError(f"the input {name} is {value!r}", hint="use a whole number")
+    return int(value)
+
+
+def _required(value: str | None, name: str) -> str:
+    if not value:
+        raise SettingsError(f"the input {name} is required", hint=f"set `{name}:` under `with:`")
+    return value
+
+
+def _repo_name(github_repository: str | None) -> str | None:
+    return github_repository.rsplit("/", 1)[-1] if github_repository else None
+
+
+def _id_token_request(environ: Mapping[str, str]) -> oidc.IdTokenRequest | None:
+    try:
+        return oidc.IdTokenRequest.from_environ(environ)
+    except oidc.OidcError:
+        return None
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    try:
+        settings = ActionSettings.from_environ(environ)
+    except Lambda3Error as exc:
+        toolkit.error(str(exc), title="lambda3 settings")
+        return 1
+    return run(settings, ambient=_ambient_credentials(environ))
+
+
+def _ambient_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+    """Credentials from the environment mapping; empty means boto3's default chain."""
+    names = {"aws_access_key_id": "AWS_ACCESS_KEY_ID",
+             "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+             "aws_session_token": "AWS_SESSION_TOKEN"}
+    found = {key: environ[var] for key, var in names.items() if environ.get(var)}
+    return found if "aws_access_key_id" in found else {}
+
+
+def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = None,
+        make_session: Callable[..., Any] | None = None, ambient: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep) -> int:
+    """Credentials, the builder invoke, then outputs, summary and annotations. Exit code."""
+    out = stream or sys.stdout
+    toolkit.add_mask(settings.github_token, stream=out)
+    if make_session is None:
+        import boto3
+
+        make_session = boto3.Session
+    try:
+        session = _session(settings, out=out, http=http, make_session=make_session,
+                           ambient=ambient or {}, sleep=sleep)
+        result = _invoke(settings, session, out)
+    except Lambda3Error as exc:
+        return _report_failure(settings, exc.to_dict(), out)
+    if not result.get("ok"):
+        return _report_failure(settings, result.get("error") or {}, out)
+    _write_outputs(settings, result)
+    if settings.summary_path:
+        toolkit.append_summary(summary.render_summary(
+            result, function=settings.function_name, dry_run=settings.dry_run),
+            path=settings.summary_path)
+    done = "planned" if settings.dry_run else f"deployed version {result.get('version') or '-'}"
+    _say(f"lambda3: {done} of {result.get('function_arn') or settings.function_name}", out)
+    return 0
+
+
+def _session(settings: ActionSettings, *, out: TextIO, http: Any,
+             make_session: Callable[..., Any], ambient: Mapping[str, str],
+             sleep: Callable[[float], None]) -> Any:
+    if not settings.role_to_assume:
+        return make_session(region_name=settings.aws_region, **ambient)
+    if settings.id_token_request is None:
+        raise oidc.missing_id_token_error()
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    sts = make_session(region_name=settings.aws_region).client(
+        "sts", region_name=settings.aws_region, endpoint_url=settings.endpoint_url,
+        config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}),
+    )
+    if http is None:
+        import requests
+
+        http = requests.Session()
+    id_token = oidc.fetch_id_token(settings.id_token_request, settings.audience, http=http,
+                                   sleep=sleep)
+    toolkit.add_mask(id_token, stream=out)
+    creds = oidc.assume_role(sts, role_arn=settings.role_to_assume,
+                             session_name=settings.role_session_name, id_token=id_token,
+                             duration=settings.role_duration, sleep=sleep)
+    for secret in (creds.access_key_id, creds.secret_access_key, creds.session_token):
+        toolkit.add_mask(secret, stream=out)
+    _say(f"lambda3: assumed {settings.role_to_assume} as {settings.role_session_name}", out)
+    return make_session(region_name=settings.aws_region, **creds.as_session_kwargs())
+
+
+def _invoke(settings: ActionSettings, session: Any, out: TextIO) -> dict:
+    what = "planning" if settings.dry_run else "building"
+    source = Redactor()(f"{settings.repository}@{settings.ref}")
+    _say(f"lambda3: {what} {source} into {settings.function_name} "
+         f"with {settings.builder_function}", out)
+    clients = AwsClients(session, region=settings.aws_region, endpoint_url=settings.endpoint_url)
+    with toolkit.group("builder log", stream=out), toolkit.stop_commands(stream=out):
+        return invoke_builder(clients, settings.builder_function, settings.event(),
+                              builder_timeout=settings.builder_timeout,
+                              on_log_line=lambda line: _say(line, out))
+
+
+def _write_outputs(settings: ActionSettings, result: Mapping[str, Any]) -> None:
+    if not settings.output_path:
+        return
+    for name, value in outputs_from_result(result).items():
+        toolkit.set_output(name, value, path=settings.output_path)
+
+
+def outputs_from_result(result: Mapping[str, Any]) -> dict[str, str]:
+    layers = result.get("layers") or []
+    return {
+        "version": str(result.get("version") or ""),
+        "function-arn": str(result.get("function_arn") or ""),
+        "code-sha256": str(result.get("code_sha256") or ""),
+        "commit": str(result.get("commit") or ""),
+        "alias": str(result.get("alias") or ""),
+        "layer-arns": json.dumps([layer.get("arn") for layer in layers]),
+        "changed-layers": json.dumps([layer.get("name") for layer in layers
+                                      if layer.get("changed")]),
+    }
+
+
+def _report_failure(settings: ActionSettings, error: Mapping[str, Any], out: TextIO) -> int:
+    step = error.get("step") or "unknown"
+    message = str(error.get("message") or "the builder failed without a message")
+    toolkit.error(message, file=error.get("file"), line=error.get("line"),
+                  title=f"lambda3 {step}", stream=out)
+    if settings.summary_path:
+        toolkit.append_summary(summary.render_failure(error, function=settings.function_name),
+                               path=settings.summary_path)
+    return 1
+
+
+def _say(line: str, out: TextIO) -> None:
+    out.write(line + "\n")
+    out.flush()

@@ -1,0 +1,1 @@
+"""Fixtures for the aws side of the tests."""

@@ -1,0 +1,1 @@
+"""Fixtures for the git side of the tests."""
