@@ -1,0 +1,201 @@
+"""The planner is pure: (what was built, what AWS has) -> steps. These tests compare plans."""
+from __future__ import annotations
+
+import pytest
+
+from builder.aws import FunctionState, LayerVersion
+from builder.errors import LimitError, SpecError
+from builder.plan import (
+    BuiltLayer,
+    Code,
+    CreateFunction,
+    Desired,
+    PublishLayerVersion,
+    Published,
+    PublishVersion,
+    SetAlias,
+    State,
+    UpdateFunctionCode,
+    UpdateFunctionConfiguration,
+    UploadArtifact,
+    describe,
+    make_plan,
+    step_to_json,
+)
+
+ACCOUNT = "arn:aws:lambda:us-east-1:123456789012"
+
+
+def code(component, sha, size=1000, unzipped=3000, bucket=None):
+    key = f"lambda3/artifacts/{sha}.zip" if bucket else None
+    return Code(component, f"/tmp/{component}.zip", sha, sha + "hex", size, unzipped, bucket, key)
+
+
+def layer(component, sha, name=None, **kw):
+    return BuiltLayer(code(component, sha, **kw), name or f"fn-{component}")
+
+
+def layer_arn(name, version):
+    return f"{ACCOUNT}:layer:{name}:{version}"
+
+
+def function_state(sha="F1", layers=(), **config):
+    base = {"FunctionName": "fn", "FunctionArn": f"{ACCOUNT}:function:fn", "CodeSha256": sha,
+            "Runtime": "python3.12", "Handler": "app.handler", "Architectures": ["x86_64"]}
+    base.update(config)
+    return FunctionState("fn", base["FunctionArn"], sha, "rev-1", tuple(layers), base)
+
+
+def desired(**kw):
+    values = dict(function="fn", code=code("function", "F2"), layers=(layer("dependencies", "D1"),),
+                  our_layer_names=frozenset({"fn-dependencies"}), alias="live", publish=True,
+                  commit="a" * 40)
+    values.update(kw)
+    return Desired(**values)
+
+
+def test_first_deploy_creates_function_with_new_layer_then_version_and_alias():
+    d = desired(settings=(("Role", "arn:aws:iam::123456789012:role/r"), ("Handler", "app.h"),
+                          ("Runtime", "python3.12")))
+    plan = make_plan(d, State(function=None))
+    assert [type(s) for s in plan.steps] == [PublishLayerVersion, CreateFunction, PublishVersion,
+                                            SetAlias]
+    create = plan.steps[1]
+    assert create.layers == (Published("dependencies"),)
+    assert plan.steps[3] == SetAlias("fn", "live", None, exists=False)
+    assert plan.code_changed
+
+
+def test_missing_function_without_creation_settings_is_a_clear_error():
+    with pytest.raises(SpecError) as info:
+        make_plan(desired(), State(function=None))
+    message = str(info.value)
+    assert "does not exist" in message and "function.role" in message
+    assert "function.handler" in message and "function.runtime" in message
+
+
+def test_code_only_change_publishes_no_layer():
+    current = layer_arn("fn-dependencies", 3)
+    state = State(
+        function=function_state("F1", [current]),
+        layer_versions={current: LayerVersion("fn-dependencies", current, 3, "D1", 10)},
+        latest_version={"Version": "4", "CodeSha256": "F1", "Layers": [{"Arn": current}]},
+        alias_version="4",
+    )
+    plan = make_plan(desired(), state)
+    assert [type(s) for s in plan.steps] == [UpdateFunctionCode, PublishVersion, SetAlias]
+    assert plan.layers == {"dependencies": current}
+    assert plan.steps[2].exists is True
+
+
+def test_noop_redeploy_plans_nothing_and_reports_the_current_version():
+    current = layer_arn("fn-dependencies", 3)
+    state = State(
+        function=function_state("F2", [current]),
+        layer_versions={current: LayerVersion("fn-dependencies", current, 3, "D1", 10)},
+        latest_version={"Version": "5", "CodeSha256": "F2", "Layers": [{"Arn": current}]},
+        alias_version="5",
+    )
+    plan = make_plan(desired(), state)
+    assert plan.steps == ()
+    assert plan.version == "5"
+    assert describe(plan) == ["fn: nothing to do, everything is up to date"]
+
+
+def test_unchanged_code_but_alias_elsewhere_moves_alias_only():
+    current = layer_arn("fn-dependencies", 3)
+    state = State(
+        function=function_state("F2", [current]),
+        layer_versions={current: LayerVersion("fn-dependencies", current, 3, "D1", 10)},
+        latest_version={"Version": "5", "CodeSha256": "F2", "Layers": [{"Arn": current}]},
+        alias_version="2",
+    )
+    plan = make_plan(desired(), state)
+    assert plan.steps == (SetAlias("fn", "live", "5", exists=True),)
+
+
+def test_dependency_change_republishes_only_that_layer_and_keeps_foreign_layers_in_place():
+    ours, foreign = layer_arn("fn-dependencies", 3), f"{ACCOUNT}:layer:otel:7"
+    models = layer_arn("fn-models", 2)
+    state = State(
+        function=function_state("F2", [foreign, ours, models]),
+        layer_versions={ours: LayerVersion("fn-dependencies", ours, 3, "OLD", 10),
+                        models: LayerVersion("fn-models", models, 2, "M1", 10)},
+        latest_layers={"fn-dependencies": LayerVersion("fn-dependencies", ours, 3, "OLD", 10)},
+    )
+    d = desired(layers=(layer("dependencies", "D1"), layer("models", "M1")),
+                our_layer_names=frozenset({"fn-dependencies", "fn-models"}))
+    plan = make_plan(d, state)
+    assert [type(s) for s in plan.steps] == [PublishLayerVersion, UpdateFunctionConfiguration,
+                                            PublishVersion, SetAlias]
+    assert plan.steps[0].layer.layer_name == "fn-dependencies"
+    assert plan.steps[1].layers == (foreign, Published("dependencies"), models)
+    assert plan.steps[1].settings == ()
+
+
+def test_layer_matching_latest_version_is_reused_not_republished():
+    latest = layer_arn("fn-dependencies", 9)
+    state = State(function=function_state("F2", []),
+                  latest_layers={"fn-dependencies": LayerVersion("fn-dependencies", latest, 9,
+                                                                 "D1", 5)})
+    plan = make_plan(desired(alias=None), state)
+    assert not any(isinstance(s, PublishLayerVersion) for s in plan.steps)
+    assert plan.steps[0] == UpdateFunctionConfiguration("fn", (), (latest,))
+
+
+def test_settings_mentioned_are_applied_and_others_left_alone():
+    state = State(function=function_state("F2", [], MemorySize=128, Timeout=3,
+                                          Environment={"Variables": {"A": "1"}}))
+    d = desired(layers=(), our_layer_names=frozenset(), alias=None,
+                settings=(("MemorySize", 512), ("Timeout", 3), ("Environment", {"A": "1"})))
+    plan = make_plan(d, state)
+    assert plan.steps[0] == UpdateFunctionConfiguration("fn", (("MemorySize", 512),), None)
+
+
+def test_architecture_change_goes_with_the_code():
+    state = State(function=function_state("F2", []))
+    plan = make_plan(desired(layers=(), our_layer_names=frozenset(), alias=None,
+                             architecture="arm64"), state)
+    assert plan.steps[0] == UpdateFunctionCode("fn", code("function", "F2"), "arm64")
+
+
+def test_too_many_layers_is_refused_before_anything_is_published():
+    foreign = [f"{ACCOUNT}:layer:x{i}:1" for i in range(5)]
+    state = State(function=function_state("F1", foreign))
+    with pytest.raises(LimitError, match="at most 5"):
+        make_plan(desired(), state)
+
+
+def test_unzipped_limit_is_checked_up_front():
+    big = layer("dependencies", "D1", unzipped=200 * 1024 * 1024)
+    d = desired(layers=(big,), code=code("function", "F2", unzipped=60 * 1024 * 1024))
+    with pytest.raises(LimitError, match="250"):
+        make_plan(d, State(function=function_state()))
+
+
+def test_large_zip_is_uploaded_once_content_addressed():
+    big = layer("dependencies", "D1", size=60 * 1024 * 1024, bucket="b")
+    plan = make_plan(desired(layers=(big,), alias=None), State(function=function_state("F2")))
+    assert plan.steps[0] == UploadArtifact("dependencies", "/tmp/dependencies.zip", "b",
+                                           "lambda3/artifacts/D1.zip")
+    again = make_plan(desired(layers=(big,), alias=None),
+                      State(function=function_state("F2"),
+                            s3_keys=frozenset({"lambda3/artifacts/D1.zip"})))
+    assert not any(isinstance(s, UploadArtifact) for s in again.steps)
+
+
+def test_no_publish_means_no_version_and_no_alias():
+    plan = make_plan(desired(alias=None, publish=False, layers=(),
+                             our_layer_names=frozenset()), State(function=function_state("F1")))
+    assert [type(s) for s in plan.steps] == [UpdateFunctionCode]
+    assert plan.version is None
+
+
+def test_steps_render_as_json_data():
+    plan = make_plan(desired(settings=(("Role", "r"), ("Handler", "h"), ("Runtime", "python3.12"))),
+                     State(function=None))
+    rendered = [step_to_json(s) for s in plan.steps]
+    assert rendered[0]["action"] == "PublishLayerVersion"
+    assert rendered[1]["layers"] == [{"published": "dependencies"}]
+    assert rendered[3] == {"action": "SetAlias", "function": "fn", "alias": "live",
+                           "version": None, "exists": False}
