@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
 import hmac
 import logging
 import os
@@ -35,6 +36,53 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+def _served_repo(path: Path) -> Any:
+    """A dulwich `Repo` whose upload-pack, like git's, never resends what the client has.
+
+    dulwich's server ignores the client's "have" lines in a shallow fetch and sends the
+    whole tree again; git's (GitHub's) leaves out the objects of the commits the client
+    has. This does the same, so incremental shallow fetches can be observed in tests.
+    """
+    return _served_repo_class()(str(path))
+
+
+@functools.cache
+def _served_repo_class() -> type:
+    from dulwich.repo import Repo
+
+    class ServedRepo(Repo):
+        def find_missing_objects(self, determine_wants: Any, graph_walker: Any,
+                                 progress: Any = None, **kwargs: Any) -> Any:
+            common: list[bytes] = []
+            ack = graph_walker.ack
+
+            def recording_ack(sha: bytes) -> Any:
+                common.append(sha)
+                return ack(sha)
+
+            graph_walker.ack = recording_ack
+            finder = super().find_missing_objects(determine_wants, graph_walker, progress,
+                                                  **kwargs)
+            if finder is not None and common:
+                _skip_objects_of(self.object_store, common, finder)
+            return finder
+
+    return ServedRepo
+
+
+def _skip_objects_of(object_store: Any, commits: list[bytes], finder: Any) -> None:
+    from dulwich.objects import Commit
+
+    have = set()
+    for sha in commits:
+        obj = object_store[sha]
+        if isinstance(obj, Commit):
+            have.add(sha)
+            have.update(object_store.get_reachability_provider().get_tree_objects([obj.tree]))
+    finder.sha_done.update(have)
+    finder.remote_has.update(have)
+
+
 class _Backend:
     """Maps "/owner/repo.git" to a repository path; opens a fresh `Repo` per request."""
 
@@ -48,14 +96,13 @@ class _Backend:
 
     def open_repository(self, path: str | bytes) -> Any:
         from dulwich.errors import NotGitRepository
-        from dulwich.repo import Repo
 
         key = path.decode() if isinstance(path, bytes) else path
         with self._lock:
             repo_path = self._paths.get(key)
         if repo_path is None:
             raise NotGitRepository(f"no repository at {key}")
-        return Repo(str(repo_path))
+        return _served_repo(repo_path)
 
 
 class GitServer:
@@ -92,7 +139,7 @@ class GitServer:
                                    server_class=_ThreadingWSGIServer,
                                    handler_class=WSGIRequestHandlerLogger)
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name=f"git-server-{self.port}", daemon=True)
         self._thread.start()
         logger.info("git server listening on %s", self.base_url)
@@ -139,9 +186,10 @@ class GitServer:
             path = environ.get("PATH_INFO", "")
             if environ.get("QUERY_STRING"):
                 path += "?" + environ["QUERY_STRING"]
-            method = environ.get("REQUEST_METHOD", "")
+            method, logged = environ.get("REQUEST_METHOD", ""), []
 
             def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+                logged.append(len(self.requests))
                 self.requests.append((method, path, int(status.split()[0])))
                 return start_response(status, headers, exc_info)
 
@@ -150,9 +198,21 @@ class GitServer:
                     ("WWW-Authenticate", _REALM), ("Content-Type", "text/plain"),
                     ("Content-Length", "13")])
                 return [b"unauthorized\n"]
-            return app(environ, recording_start_response)
+            return self._logged_body(app(environ, recording_start_response), logged,
+                                     (method, path, 500))
 
         return logged_app
+
+    def _logged_body(self, body: Any, logged: list[int], failed: tuple[str, str, int]) -> Any:
+        """Pass the response on; a failure while streaming it is logged as a 500."""
+        try:
+            yield from body
+        except Exception:
+            if logged:
+                self.requests[logged[-1]] = failed
+            else:
+                self.requests.append(failed)
+            raise
 
     def _authorized(self, header: str) -> bool:
         if self._password is None:
