@@ -344,11 +344,17 @@ class Validator:
 
 @lru_cache(maxsize=1)
 def build_schema() -> dict[str, Any]:
-    """The build file's schema, shipped next to this module."""
+    """The build file's schema, shipped next to this module (cached: do not modify)."""
     from importlib import resources
 
+    from builder.runtimes import ARCHITECTURES, RUNTIMES
+
     text = resources.files("builder").joinpath("build.schema.json").read_text("utf-8")
-    return json.loads(text)
+    schema = json.loads(text)
+    # runtimes.py is what the builder can build for; the file copies it for editors.
+    schema["$defs"]["runtime"]["enum"] = list(RUNTIMES)
+    schema["$defs"]["architecture"]["enum"] = list(ARCHITECTURES)
+    return schema
 
 
 def validate_build_file(document: Any) -> list[SchemaError]:
