@@ -83,8 +83,9 @@ def layer_version_of(arn: str) -> int:
 class Aws:
     """Typed calls on Lambda, S3 and friends."""
 
-    def __init__(self, clients: Callable[[str], Any], *, sleep: Callable[[float], None] = time.sleep,
-                 max_attempts: int = 8, base_delay: float = 1.0) -> None:
+    def __init__(self, clients: Callable[[str], Any], *,
+                 sleep: Callable[[float], None] = time.sleep, max_attempts: int = 8,
+                 base_delay: float = 1.0) -> None:
         self.clients = clients
         self.sleep = sleep
         self.max_attempts = max_attempts
@@ -116,7 +117,8 @@ class Aws:
     def _retryable(code: str, message: str, retry_role: bool) -> bool:
         if code in RETRYABLE:
             return True
-        return retry_role and code == "InvalidParameterValueException" and _ROLE_NOT_READY in message
+        role_not_ready = code == "InvalidParameterValueException" and _ROLE_NOT_READY in message
+        return retry_role and role_not_ready
 
     def _maybe(self, service: str, method: str, **kwargs: Any) -> Any:
         """Like call, but None when the resource does not exist."""

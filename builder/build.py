@@ -17,7 +17,7 @@ from pathlib import Path
 
 from builder import limits
 from builder.errors import LimitError, SpecError
-from builder.package import Entry, ZipStats, make_zip, walk_entries, zip_stats
+from builder.package import Entry, ZipStats, entry_for, make_zip, walk_entries, zip_stats
 from builder.runtimes import Target, is_native, make_target, provided_versions
 from builder.timing import Timings
 
@@ -99,7 +99,7 @@ def build(options: BuildOptions, *, runner=None, timings: Timings | None = None)
     out_dir = options.out_dir or options.workdir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     output = BuildOutput(checkout.commit, checkout.source, spec, target, [], timings)
-    context = _Context(options, checkout.root, out_dir, target, runner, timings)
+    context = _Context(options, checkout.root, out_dir, target, runner, timings, spec)
     if "dependencies" in selected:
         artifact, output.install = _build_dependencies(context, spec)
         output.artifacts.append(artifact)
@@ -137,6 +137,7 @@ class _Context:
     target: Target
     runner: object
     timings: Timings
+    spec: object
 
     def stage(self, name: str) -> Path:
         path = self.options.workdir / "stage" / name
@@ -146,8 +147,7 @@ class _Context:
 
 
 def _build_function(ctx: _Context, spec) -> Artifact:
-    function = spec.function
-    entries = _collect(ctx.repo, function.source_dir, function.files, "", function.exclude)
+    entries = _collect(ctx.repo, spec, "function")
     with ctx.timings.step("package"):
         stats = make_zip(entries, ctx.out_dir / "function.zip")
     log.info("function: %d files, %s zipped", stats.files, limits.human(stats.size))
@@ -161,7 +161,7 @@ def _build_custom_layer(ctx: _Context, layer) -> Artifact:
         with ctx.timings.step("preinstall"):
             log.info("layer %s: running %d preinstall command(s)", layer.key, len(layer.preinstall))
             run_preinstall(layer.preinstall, ctx.repo, runner=ctx.runner)
-    entries = _collect(ctx.repo, layer.source_dir, layer.files, layer.dest_dir, layer.exclude)
+    entries = _collect(ctx.repo, ctx.spec, layer.key)
     dest = ctx.out_dir / f"{layer.key}.zip"
     with ctx.timings.step("package"):
         stats = make_zip(entries, dest)
@@ -169,21 +169,17 @@ def _build_custom_layer(ctx: _Context, layer) -> Artifact:
     return Artifact(layer.key, "layer", dest, stats)
 
 
-def _collect(repo: Path, source_dir: str, files: Sequence[str], dest_dir: str,
-             exclude: Sequence[str]) -> list[Entry]:
-    from builder.strip import matches
+def _collect(repo: Path, spec, component: str) -> list[Entry]:
+    """The component's files, path-checked by the spec (symlinks that a preinstall command
+    made to outside the repository are refused here), without caches or bytecode."""
+    from builder.spec import collect_files
 
-    base = repo / source_dir if source_dir else repo
-    skip = (lambda name: matches(name, exclude)) if exclude else None
-    entries: list[Entry] = []
-    for item in files:
-        path = base / item
-        prefix = "/".join(p for p in (dest_dir.strip("/"), str(Path(item).parent.as_posix())) if p
-                          and p != ".")
-        if path.is_dir():
-            prefix = "/".join(p for p in (dest_dir.strip("/"), Path(item).as_posix()) if p)
-        entries.extend(walk_entries(path, prefix, skip=skip))
-    return entries
+    return [entry_for(name, path) for name, path in collect_files(repo, spec, component)
+            if not _is_cache(name)]
+
+
+def _is_cache(name: str) -> bool:
+    return "__pycache__" in name.split("/") or name.endswith((".pyc", ".pyo"))
 
 
 def _build_dependencies(ctx: _Context, spec) -> tuple[Artifact, dict]:

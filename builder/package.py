@@ -64,7 +64,7 @@ def walk_entries(base: Path, prefix: str = "", *, skip=None) -> list[Entry]:
     """
     if base.is_file():
         name = _join(prefix, base.name) if prefix else base.name
-        return [] if skip and skip(name) else [_entry(name, base)]
+        return [] if skip and skip(name) else [entry_for(name, base)]
     entries = []
     for directory, dirnames, filenames in os.walk(base, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
@@ -78,7 +78,7 @@ def walk_entries(base: Path, prefix: str = "", *, skip=None) -> list[Entry]:
                 continue
             path = Path(directory, filename)
             if path.is_file():
-                entries.append(_entry(arcname, path))
+                entries.append(entry_for(arcname, path))
     return entries
 
 
@@ -87,7 +87,7 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
 
 
-def _entry(arcname: str, path: Path) -> Entry:
+def entry_for(arcname: str, path: Path) -> Entry:
     mode = path.stat().st_mode
     return Entry(arcname, path, bool(mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)))
 
@@ -115,7 +115,8 @@ def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int = 4) -> ZipSt
     unzipped = 0
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
             ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for entry, (data, compressed) in zip(ordered, pool.map(_read_and_compress, ordered)):
+        compressed_entries = pool.map(_read_and_compress, ordered)
+        for entry, (data, compressed) in zip(ordered, compressed_entries, strict=True):
             unzipped += len(data)
             _write_precompressed(archive, _zipinfo(entry, len(data)), data, compressed)
     code_sha, hex_sha = file_code_sha256(dest)

@@ -19,7 +19,8 @@ def add_parser(subparsers, summary: str) -> None:
                    help="deploy only these: function, dependencies, or a layer's name")
     p.add_argument("-a", "--alias", help="create or move this alias to the new version")
     p.add_argument("-b", "--ref", help="branch, tag or commit SHA (default: the remote HEAD)")
-    p.add_argument("-c", "--config", default="config.ini", help="config file (default: %(default)s)")
+    p.add_argument("-c", "--config", default="config.ini",
+                   help="config file (default: %(default)s)")
     p.add_argument("-f", "--function", help="target function (default: this folder's name)")
     p.add_argument("-g", "--git-repo", help="repository: name, owner/name or URL "
                    "(default: this folder's name)")
@@ -71,7 +72,7 @@ def _event(settings, action: str) -> dict[str, Any]:
 
 
 def _execute(settings, args, action: str) -> dict[str, Any]:
-    from builder.aws import Aws, ClientFactory
+    from builder.aws import Aws
 
     factory = _factory(settings)
     event = _event(settings, action)

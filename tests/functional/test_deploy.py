@@ -1,0 +1,247 @@
+"""The builder's deploy engine against the emulator over HTTP, fed by the real git server.
+
+Each test calls the handler's deploy path in this process with an `Aws` whose clients talk
+to the emulator; failures are injected as real AWS error responses through botocore's
+event hooks, not by patching our code.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from builder.aws import Aws, ClientFactory
+from builder.errors import Lambda3Error
+from builder.handler import deploy_request, lambda_handler
+from builder.request import parse_request
+from builder.timing import Timings
+
+APP_V1 = "import idna\n\ndef handler(event, context):\n    return {'v': 1}\n"
+APP_V2 = "import idna\n\ndef handler(event, context):\n    return {'v': 2}\n"
+
+
+def build_yaml(role: str) -> str:
+    return f"""
+function:
+  runtimes: [python3.11]
+  handler: app.handler
+  role: {role}
+  files: [app.py]
+layers:
+  dependencies: [requirements.txt]
+  data:
+    files: [data]
+"""
+
+
+@pytest.fixture
+def project(aws, git_server, make_repo, tmp_path, monkeypatch):
+    role = aws.lambda_role()
+    repo = make_repo({"app.py": APP_V1, "requirements.txt": "idna==3.7\n",
+                      "data/words.txt": "alpha\n", "build.yaml": build_yaml(role)})
+    repo.commit("first")
+    url = git_server.add_repo("acme/app", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("LAMBDA3_ENDPOINT_URL", aws.endpoint_url)
+    return repo, url
+
+
+def make_aws(aws, sleeps=None) -> Aws:
+    factory = ClientFactory(region=aws.region, endpoint_url=aws.endpoint_url)
+    return Aws(factory, sleep=(sleeps.append if sleeps is not None else lambda s: None))
+
+
+def deploy(url, token, aws_wrapper, **event):
+    request = parse_request({"action": "build", "repository": url, "ref": "main",
+                             "token": token, "function": "app", "alias": "live", **event})
+    try:
+        return deploy_request(request, Timings(), aws=aws_wrapper)
+    except Lambda3Error as error:
+        return {"ok": False, "error": error.to_dict()}
+
+
+def layer_versions(aws, name):
+    return aws.client("lambda").list_layer_versions(LayerName=name)["LayerVersions"]
+
+
+def alias_version(aws):
+    return aws.client("lambda").get_alias(FunctionName="app", Name="live")["FunctionVersion"]
+
+
+def test_first_then_code_only_then_noop_then_dependency_change(project, aws, git_token):
+    repo, url = project
+    wrapper = make_aws(aws)
+    first = deploy(url, git_token, wrapper)
+    assert first["ok"], first
+    assert (first["version"], first["alias"]) == ("1", "live")
+    assert {layer["name"]: layer["changed"] for layer in first["layers"]} == {
+        "app-dependencies": True, "app-data": True}
+    assert alias_version(aws) == "1"
+    config = aws.client("lambda").get_function_configuration(FunctionName="app")
+    assert [layer["Arn"] for layer in config["Layers"]] == [l["arn"] for l in first["layers"]]
+    assert config["CodeSha256"] == first["code_sha256"]
+
+    repo.commit("code only", files={"app.py": APP_V2})
+    second = deploy(url, git_token, wrapper)
+    assert second["ok"], second
+    assert second["version"] == "2" and alias_version(aws) == "2"
+    assert not any(layer["changed"] for layer in second["layers"])
+    assert [s["action"] for s in second["plan"]] == ["UpdateFunctionCode", "PublishVersion",
+                                                     "SetAlias"]
+    assert len(layer_versions(aws, "app-dependencies")) == 1
+
+    third = deploy(url, git_token, wrapper)
+    assert third["ok"] and third["plan"] == [] and third["version"] == "2"
+    assert len(aws.client("lambda").list_versions_by_function(FunctionName="app")["Versions"]) == 3
+
+    repo.commit("deps", files={"requirements.txt": "idna==3.6\n"})
+    fourth = deploy(url, git_token, wrapper)
+    assert fourth["ok"], fourth
+    changed = {layer["name"] for layer in fourth["layers"] if layer["changed"]}
+    assert changed == {"app-dependencies"}
+    assert len(layer_versions(aws, "app-dependencies")) == 2
+    assert len(layer_versions(aws, "app-data")) == 1
+    assert fourth["version"] == "3" and alias_version(aws) == "3"
+
+
+def test_foreign_layers_are_kept_in_place(project, aws, git_token):
+    _, url = project
+    wrapper = make_aws(aws)
+    assert deploy(url, git_token, wrapper)["ok"]
+    client = aws.client("lambda")
+    foreign = client.publish_layer_version(
+        LayerName="otel", Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18})["LayerVersionArn"]
+    ours = [l["Arn"] for l in client.get_function_configuration(FunctionName="app")["Layers"]]
+    client.update_function_configuration(FunctionName="app", Layers=[foreign, *ours])
+    result = deploy(url, git_token, wrapper, components=["data", "dependencies", "function"])
+    assert result["ok"], result
+    layers = [l["Arn"] for l in client.get_function_configuration(FunctionName="app")["Layers"]]
+    assert layers == [foreign, *ours]
+
+
+def test_dry_run_changes_nothing(project, aws, git_token):
+    _, url = project
+    result = deploy(url, git_token, make_aws(aws), action="plan")
+    assert result["ok"], result
+    assert [s["action"] for s in result["plan"]] == [
+        "PublishLayerVersion", "PublishLayerVersion", "CreateFunction", "PublishVersion",
+        "SetAlias"]
+    client = aws.client("lambda")
+    assert client.list_functions()["Functions"] == []
+    assert client.list_layers()["Layers"] == []
+
+
+def inject_failure(wrapper: Aws, operation: str, code: str = "ServiceException"):
+    """Make the next `operation` call answer with a real AWS error response."""
+    calls = []
+
+    def fail(**kwargs):
+        calls.append(operation)
+        response = AWSResponse("https://lambda.test", 500, {}, None)
+        return response, {"Error": {"Code": code, "Message": f"injected {operation} failure"},
+                          "ResponseMetadata": {"HTTPStatusCode": 500}}
+
+    wrapper.clients("lambda").meta.events.register_first(f"before-call.lambda.{operation}", fail)
+    return lambda: wrapper.clients("lambda").meta.events.unregister(
+        f"before-call.lambda.{operation}", fail)
+
+
+@pytest.mark.parametrize("operation,step", [
+    ("PublishLayerVersion", "apply:PublishLayerVersion"),
+    ("UpdateFunctionConfiguration", "apply:UpdateFunctionConfiguration"),
+    ("UpdateFunctionCode", "apply:UpdateFunctionCode"),
+    ("PublishVersion", "apply:PublishVersion"),
+    ("UpdateAlias", "apply:SetAlias"),
+])
+def test_failure_at_each_apply_step_leaves_alias_and_rerun_converges(
+        project, aws, git_token, operation, step):
+    repo, url = project
+    assert deploy(url, git_token, make_aws(aws))["ok"]
+    repo.commit("both", files={"app.py": APP_V2, "requirements.txt": "idna==3.6\n"})
+    failing = make_aws(aws)
+    remove = inject_failure(failing, operation)
+    failed = deploy(url, git_token, failing)
+    assert failed["ok"] is False
+    assert failed["error"]["step"] == step
+    assert "alias was not moved" in failed["error"]["message"]
+    assert alias_version(aws) == "1"
+    remove()
+    again = deploy(url, git_token, make_aws(aws))
+    assert again["ok"], again
+    assert alias_version(aws) == again["version"]
+    assert len(layer_versions(aws, "app-dependencies")) == 2  # never published twice
+    assert deploy(url, git_token, make_aws(aws))["plan"] == []
+
+
+def test_update_in_progress_is_retried_with_the_injected_sleep(project, aws, git_token):
+    repo, url = project
+    assert deploy(url, git_token, make_aws(aws))["ok"]
+    repo.commit("code", files={"app.py": APP_V2})
+    sleeps: list[float] = []
+    wrapper = make_aws(aws, sleeps)
+    remaining = {"n": 2}
+
+    def conflict(**kwargs):
+        if remaining["n"] == 0:
+            return None
+        remaining["n"] -= 1
+        response = AWSResponse("https://lambda.test", 409, {}, None)
+        return response, {"Error": {"Code": "ResourceConflictException",
+                                    "Message": "An update is in progress for resource"},
+                          "ResponseMetadata": {"HTTPStatusCode": 409}}
+
+    wrapper.clients("lambda").meta.events.register_first(
+        "before-call.lambda.UpdateFunctionCode", conflict)
+    result = deploy(url, git_token, wrapper)
+    assert result["ok"], result
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0]
+
+
+def test_missing_function_without_role_is_refused_with_nothing_created(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch):
+    repo = make_repo({"app.py": APP_V1, "build.yaml": "function:\n  files: [app.py]\n"})
+    repo.commit("first")
+    url = git_server.add_repo("acme/bare", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    result = deploy(url, git_token, make_aws(aws))
+    assert result["ok"] is False
+    assert "does not exist" in result["error"]["message"]
+    assert "function.role" in result["error"]["message"]
+    assert aws.client("lambda").list_functions()["Functions"] == []
+
+
+def test_bad_spec_gives_file_key_line_and_deploys_nothing(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch):
+    repo = make_repo({"app.py": APP_V1,
+                      "build.yaml": "function:\n  files: [app.py]\n  memory: lots\n"})
+    repo.commit("first")
+    url = git_server.add_repo("acme/badspec", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    result = deploy(url, git_token, make_aws(aws))
+    error = result["error"]
+    assert (error["step"], error["file"], error["line"]) == ("spec", "build.yaml", 3)
+    assert "function.memory" in error["message"]
+    assert aws.client("lambda").list_functions()["Functions"] == []
+
+
+def test_canary_token_appears_nowhere(project, aws, git_token, tmp_path, caplog, capsys):
+    _, url = project
+    caplog.set_level(logging.DEBUG)
+    result = lambda_handler({"action": "build", "repository": url, "ref": "main",
+                             "token": git_token, "function": "app", "alias": "live"})
+    assert result["ok"], result
+    bad = lambda_handler({"action": "build", "repository": url, "ref": "nope",
+                          "token": git_token, "function": "app"})
+    assert bad["ok"] is False and bad["error"]["step"] == "fetch"
+    wrong = lambda_handler({"action": "build", "repository": url, "ref": "main",
+                            "token": git_token + "x", "function": "app"})
+    assert wrong["ok"] is False and "authentication" in wrong["error"]["message"]
+    captured = capsys.readouterr()
+    everything = [json.dumps(result), json.dumps(bad), json.dumps(wrong), caplog.text,
+                  captured.out, captured.err]
+    assert not any(git_token in text for text in everything)
+    for path in (tmp_path / "work").rglob("*"):
+        if path.is_file():
+            assert git_token.encode() not in path.read_bytes(), path
