@@ -107,10 +107,11 @@ def _compress(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int = 4) -> ZipStats:
+def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None) -> ZipStats:
     """Write `entries` to `dest` reproducibly; compression runs on several threads
     (zlib releases the GIL) while the archive is written in sorted order."""
     ordered = _sorted_unique(entries)
+    threads = threads or zip_threads()
     dest.parent.mkdir(parents=True, exist_ok=True)
     unzipped = 0
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
@@ -121,6 +122,13 @@ def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int = 4) -> ZipSt
             _write_precompressed(archive, _zipinfo(entry, len(data)), data, compressed)
     code_sha, hex_sha = file_code_sha256(dest)
     return ZipStats(code_sha, hex_sha, dest.stat().st_size, unzipped, len(ordered))
+
+
+def zip_threads() -> int:
+    """LAMBDA3_ZIP_THREADS, else one per CPU (at most 8)."""
+    configured = os.environ.get("LAMBDA3_ZIP_THREADS", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else min(
+        8, os.cpu_count() or 1)
 
 
 def _sorted_unique(entries: Iterable[Entry]) -> list[Entry]:
