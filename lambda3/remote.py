@@ -14,10 +14,10 @@ builder (log lines, error messages) goes through a redactor that knows it.
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -90,8 +90,9 @@ def invoke_builder(session_or_clients: Any, builder_function: str, event: dict, 
                    clock: Callable[[], float] = time.time) -> dict:
     """Invoke the builder once, stream its log to `on_log_line`, return its parsed result.
 
-    `session_or_clients` is a boto3 Session (then `endpoint_url` applies) or anything with a
-    boto3-style `client(service_name, **kwargs)`, such as `AwsClients`.
+    `session_or_clients` is a boto3 Session (then `endpoint_url` applies), a
+    `builder.aws.ClientFactory`, or anything with a boto3-style
+    `client(service_name, **kwargs)`, such as `AwsClients`.
     """
     clients = _as_clients(session_or_clients, endpoint_url)
     redact = Redactor()
@@ -117,26 +118,40 @@ def invoke_builder(session_or_clients: Any, builder_function: str, event: dict, 
 
 
 def _as_clients(session_or_clients: Any, endpoint_url: str | None) -> ClientFactory:
-    try:
-        import boto3
-    except ImportError:  # pragma: no cover - boto3 is a dependency
-        boto3 = None
-    if boto3 is not None and isinstance(session_or_clients, boto3.Session):
+    """A factory whose clients can each get their own Config (the invoke needs its own)."""
+    import boto3
+
+    from builder.aws import ClientFactory as BuilderClients
+
+    if isinstance(session_or_clients, boto3.Session):
         return AwsClients(session_or_clients, endpoint_url=endpoint_url)
+    if isinstance(session_or_clients, BuilderClients):  # caches one client per service
+        return AwsClients(session_or_clients.session, region=session_or_clients.region,
+                          endpoint_url=endpoint_url or session_or_clients.endpoint_url)
     return session_or_clients
 
 
 def _invoke_following(lambda_client: Any, function: str, payload: bytes,
                       follower: LogFollower | None, poll_interval: float) -> dict:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1,
-                                               thread_name_prefix="lambda3-invoke") as pool:
-        future = pool.submit(_invoke, lambda_client, function, payload)
-        while True:
-            done, _ = concurrent.futures.wait([future], timeout=poll_interval)
-            if done:
-                return future.result()
-            if follower:
-                follower.poll()
+    """The invoke runs in a daemon thread (Ctrl-C is not held up by it); we follow the log."""
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def call() -> None:
+        try:
+            outcome["response"] = _invoke(lambda_client, function, payload)
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=call, name="lambda3-invoke", daemon=True).start()
+    while not done.wait(poll_interval):
+        if follower:
+            follower.poll()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 def _invoke(lambda_client: Any, function: str, payload: bytes) -> dict:

@@ -88,8 +88,8 @@ class OidcIssuer:
         return f"http://{host}:{port}"
 
     def start(self) -> OidcIssuer:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="oidc-issuer")
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name="oidc-issuer")
         self._thread.start()
         return self
 
