@@ -73,7 +73,10 @@ def resolve(args, environ: Mapping[str, str] | None = None, cwd: Path | None = N
     def pick(flag, section, key, default=None):
         return flag if flag not in (None, "") else (_get(config, section, key) or default)
 
-    repo_value = pick(args.source or args.git_repo, "deploy", "repository", folder)
+    components = tuple(args.components)
+    if args.git_repo and args.source:  # with -g, a leading positional is a component name
+        components = (args.source, *components)
+    repo_value = pick(args.git_repo or args.source, "deploy", "repository", folder)
     token = (environ.get("LAMBDA3_TOKEN") or environ.get("GITHUB_TOKEN")
              or _get(config, "github", "token"))
     alias = pick(args.alias, "deploy", "alias")
@@ -83,7 +86,7 @@ def resolve(args, environ: Mapping[str, str] | None = None, cwd: Path | None = N
         ref=pick(args.ref, "deploy", "ref"),
         alias=alias,
         publish=True if args.publish is None else args.publish,
-        components=tuple(args.components),
+        components=components,
         build_file=pick(args.build_file, "deploy", "build_file"),
         builder=pick(args.builder, "aws", "builder", DEFAULT_BUILDER),
         region=pick(args.region, "aws", "region", environ.get("AWS_REGION")

@@ -1,0 +1,174 @@
+"""Run a composite action the way a GitHub runner does, on this machine.
+
+`ActionRunner` reads `action.yml`, evaluates each step's `env:` mapping (`inputs.*`,
+`steps.*.outputs.*`, `github.*`), runs the `run:` scripts with bash and the runner's
+variables (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_ACTION_PATH, RUNNER_TEMP, ...),
+honours workflow commands in the log (`::add-mask::` hides a value from every later line),
+and collects the step outputs, the action's outputs and the job summary.
+`actions/setup-python` is the one `uses:` step it knows: it answers with this machine's
+Python. The demo and the end-to-end tests drive the action through this.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
+
+
+@dataclass
+class ActionRun:
+    exit_code: int
+    outputs: dict[str, str]
+    summary: str
+    log: list[str]
+    failed_step: str | None = None
+    masks: list[str] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class ActionRunner:
+    action_dir: Path
+    runner_temp: Path
+    github: Mapping[str, str]  # the `github` context: token, repository, sha, server_url, ...
+    base_env: Mapping[str, str]
+    python: str = sys.executable
+    on_line: Callable[[str], None] | None = None
+
+    def run(self, inputs: Mapping[str, str]) -> ActionRun:
+        import yaml
+
+        action = yaml.safe_load((self.action_dir / "action.yml").read_text())
+        values = self._inputs(action.get("inputs", {}), inputs)
+        steps: dict[str, dict[str, str]] = {}
+        result = ActionRun(0, {}, "", [])
+        for index, step in enumerate(action["runs"]["steps"]):
+            step_id = step.get("id", f"step{index}")
+            outputs, code = self._step(step, values, steps, result)
+            steps[step_id] = outputs
+            if code != 0:
+                result.exit_code, result.failed_step = code, step.get("name", step_id)
+                break
+        context = {"inputs": values, "steps": steps}
+        result.outputs = {name: self._evaluate(spec.get("value", ""), context)
+                          for name, spec in action.get("outputs", {}).items()}
+        return result
+
+    def _inputs(self, declared: Mapping, given: Mapping[str, str]) -> dict[str, str]:
+        values = {}
+        for name, spec in declared.items():
+            if name in given:
+                values[name] = str(given[name])
+            else:
+                default = str(spec.get("default", ""))
+                values[name] = self._evaluate(default, {"inputs": {}, "steps": {}})
+            if spec.get("required") and not values[name]:
+                raise ValueError(f"input {name!r} is required")
+        unknown = set(given) - set(declared)
+        if unknown:
+            raise ValueError(f"unexpected inputs: {', '.join(sorted(unknown))}")
+        return values
+
+    def _evaluate(self, text: str, context: Mapping) -> str:
+        def value(match: re.Match) -> str:
+            parts = match.group(1).split(".")
+            if parts[0] == "github":
+                return str(self.github.get(parts[1], ""))
+            if parts[0] == "inputs":
+                return context["inputs"].get(parts[1], "")
+            if parts[0] == "steps" and len(parts) == 4 and parts[2] == "outputs":
+                return context["steps"].get(parts[1], {}).get(parts[3], "")
+            if parts[0] == "runner" and parts[1] == "temp":
+                return str(self.runner_temp)
+            raise ValueError(f"unsupported expression: {match.group(0)}")
+
+        return _EXPRESSION.sub(value, str(text))
+
+    def _step(self, step: Mapping, values, steps, result: ActionRun) -> tuple[dict, int]:
+        if "uses" in step:
+            if not str(step["uses"]).startswith("actions/setup-python@"):
+                raise ValueError(f"cannot run {step['uses']} locally")
+            return {"python-path": self.python, "python-version": sys.version.split()[0]}, 0
+        if "${{" in step["run"]:
+            raise ValueError(f"step {step.get('name')!r}: expressions inside run: are an "
+                             "injection risk; pass values through env:")
+        context = {"inputs": values, "steps": steps}
+        env = {name: self._evaluate(text, context) for name, text in step.get("env", {}).items()}
+        return self._run_script(step["run"], env, result)
+
+    def _run_script(self, script: str, step_env: Mapping[str, str],
+                    result: ActionRun) -> tuple[dict, int]:
+        self.runner_temp.mkdir(parents=True, exist_ok=True)
+        files = self.runner_temp / f"_step_{uuid.uuid4().hex}"
+        files.mkdir()
+        output, summary, script_path = files / "output", files / "summary", files / "run.sh"
+        for path in (output, summary):
+            path.write_text("")
+        script_path.write_text(script)
+        env = {**self.base_env, **self._runner_env(output, summary), **step_env}
+        process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_path)], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.runner_temp)
+        for line in process.stdout:
+            self._log(line.rstrip("\n"), result)
+        code = process.wait()
+        result.summary += summary.read_text()
+        return parse_output_file(output.read_text()), code
+
+    def _runner_env(self, output: Path, summary: Path) -> dict[str, str]:
+        return {
+            "GITHUB_ACTIONS": "true", "CI": "true", "RUNNER_TEMP": str(self.runner_temp),
+            "GITHUB_ACTION_PATH": str(self.action_dir), "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_REPOSITORY": self.github.get("repository", ""),
+            "GITHUB_SHA": self.github.get("sha", ""),
+            "GITHUB_SERVER_URL": self.github.get("server_url", "https://github.com"),
+            "GITHUB_RUN_ID": self.github.get("run_id", "1"),
+            "GITHUB_REF": self.github.get("ref", "refs/heads/main"),
+        }
+
+    def _log(self, line: str, result: ActionRun) -> None:
+        if line.startswith("::add-mask::"):
+            secret = line[len("::add-mask::"):].strip()
+            if secret:
+                result.masks.append(secret)
+            return
+        for secret in sorted(result.masks, key=len, reverse=True):
+            line = line.replace(secret, "***")
+        result.log.append(line)
+        if self.on_line:
+            self.on_line(line)
+
+
+def parse_output_file(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT's format: `name=value` lines and `name<<DELIMITER` blocks."""
+    outputs: dict[str, str] = {}
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            body = []
+            while index < len(lines) and lines[index] != delimiter:
+                body.append(lines[index])
+                index += 1
+            index += 1
+            outputs[name] = "\n".join(body)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            outputs[name] = value
+    return outputs
+
+
+def default_base_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+            "PIP_CONFIG_FILE", "PIP_FIND_LINKS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+    return {name: os.environ[name] for name in keep if name in os.environ}
