@@ -59,11 +59,6 @@ class Target:
     def machine(self) -> str:
         return _MACHINE[self.architecture]
 
-    @property
-    def uv_platform(self) -> str:
-        major, minor = self.manylinux
-        return f"{self.machine}-manylinux_{major}_{minor}"
-
     def pip_platforms(self) -> list[str]:
         """Every manylinux tag the target accepts, newest first (pip needs them listed)."""
         major, minor = self.manylinux
