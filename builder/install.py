@@ -225,6 +225,8 @@ class _Installer:
             raise InstallError("uv was asked for but is not installed")
         if installer not in (None, "pip"):
             raise ValueError(f"installer must be 'uv' or 'pip', not {installer!r}")
+        if importlib.util.find_spec("pip") is None:  # what this runtime itself can import
+            raise InstallError("neither uv nor pip is available in this runtime")
         return cls("pip", (sys.executable, "-m", "pip"))
 
     def version(self, runner: Runner) -> str:
@@ -235,6 +237,19 @@ class _Installer:
             raise InstallError(f"{self.name} is not usable: {' '.join(argv)} failed\n"
                                + _tail(proc, None))
         return f"{words[0]} {words[1]}"
+
+
+def available_installers(runner: Runner | None = None) -> dict[str, str | None]:
+    """Which installers this runtime can use: {"uv": "uv 0.13.9" or None, "pip": ...}."""
+    runner = runner or run_command
+    found: dict[str, str | None] = {}
+    for name in ("uv", "pip"):
+        try:
+            installer = _Installer.choose(name)
+            found[name] = installer.version(runner) if installer.name == name else None
+        except (InstallError, OSError):
+            found[name] = None
+    return found
 
 
 def _find_uv() -> str | None:
