@@ -1,0 +1,121 @@
+"""Executing a bootstrap plan: each step one AWS call (a function change also waits until
+Lambda has applied it). A failure stops the run with an error naming the step; re-running
+bootstrap continues from what exists, since the next plan is made from the account again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from bootstrap.plan import (
+    POLICY_NAME,
+    AddOidcClientId,
+    BlockPublicAccess,
+    CreateBucket,
+    CreateFunction,
+    CreateOidcProvider,
+    CreateRole,
+    EncryptBucket,
+    Plan,
+    PutRolePolicy,
+    Step,
+    UpdateFunctionCode,
+    UpdateFunctionConfiguration,
+    UpdateTrustPolicy,
+    describe_step,
+    function_settings,
+)
+from builder.aws import Aws
+from builder.errors import Lambda3Error
+
+log = logging.getLogger(__name__)
+FUNCTION_DESCRIPTION = "lambda3 builder: builds and deploys Python functions from git"
+
+
+class Executor:
+    def __init__(self, aws: Aws, *, on_step: Callable[[str], None] | None = None) -> None:
+        self.aws = aws
+        self.on_step = on_step or log.info
+
+    def run(self, plan: Plan) -> None:
+        for number, step in enumerate(plan.steps, 1):
+            self.on_step(f"bootstrap {number}/{len(plan.steps)}: {describe_step(step)}")
+            try:
+                self._dispatch(step)
+            except Lambda3Error as error:
+                error.step = f"bootstrap:{type(step).__name__}"
+                error.message = f"{describe_step(step)} failed: {error.message}; re-run to continue"
+                raise
+
+    def _dispatch(self, step: Step) -> None:
+        if isinstance(step, (CreateRole, UpdateTrustPolicy, PutRolePolicy)):
+            self._role(step)
+        elif isinstance(step, (CreateBucket, BlockPublicAccess, EncryptBucket)):
+            self._bucket(step)
+        elif isinstance(step, CreateFunction):
+            self._create_function(step)
+        elif isinstance(step, UpdateFunctionConfiguration):
+            settings = dict(step.settings)
+            if "Layers" in settings:
+                settings["Layers"] = list(settings["Layers"])
+            self.aws.update_function_configuration(FunctionName=step.function, **settings)
+            self.aws.wait_until_updated(step.function)
+        elif isinstance(step, UpdateFunctionCode):
+            extra = {"Architectures": [step.architecture]} if step.architecture else {}
+            with open(step.code.path, "rb") as handle:
+                self.aws.update_function_code(FunctionName=step.function,
+                                              ZipFile=handle.read(), **extra)
+            self.aws.wait_until_updated(step.function)
+        elif isinstance(step, (CreateOidcProvider, AddOidcClientId)):
+            self._provider(step)
+        else:
+            raise TypeError(f"not a bootstrap step: {step!r}")
+
+    def _role(self, step: CreateRole | UpdateTrustPolicy | PutRolePolicy) -> None:
+        role = step.role
+        if isinstance(step, CreateRole):
+            self.aws.call("iam", "create_role", RoleName=role.name,
+                          AssumeRolePolicyDocument=json.dumps(role.trust),
+                          Description=role.description)
+        elif isinstance(step, UpdateTrustPolicy):
+            self.aws.call("iam", "update_assume_role_policy", RoleName=role.name,
+                          PolicyDocument=json.dumps(role.trust))
+        else:
+            self.aws.call("iam", "put_role_policy", RoleName=role.name, PolicyName=POLICY_NAME,
+                          PolicyDocument=json.dumps(role.policy))
+
+    def _bucket(self, step: CreateBucket | BlockPublicAccess | EncryptBucket) -> None:
+        if isinstance(step, CreateBucket):
+            region = self.aws.region
+            where = {} if region == "us-east-1" else {
+                "CreateBucketConfiguration": {"LocationConstraint": region}}
+            self.aws.call("s3", "create_bucket", Bucket=step.bucket, **where)
+        elif isinstance(step, BlockPublicAccess):
+            self.aws.call("s3", "put_public_access_block", Bucket=step.bucket,
+                          PublicAccessBlockConfiguration={
+                              "BlockPublicAcls": True, "IgnorePublicAcls": True,
+                              "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        else:
+            rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+            self.aws.call("s3", "put_bucket_encryption", Bucket=step.bucket,
+                          ServerSideEncryptionConfiguration={"Rules": [rule]})
+
+    def _create_function(self, step: CreateFunction) -> None:
+        spec = step.function
+        with open(spec.code.path, "rb") as handle:
+            code = handle.read()
+        # retried while IAM has not yet propagated the role just created
+        self.aws.create_function(FunctionName=spec.name, Code={"ZipFile": code},
+                                 PackageType="Zip", Architectures=[spec.architecture],
+                                 Description=FUNCTION_DESCRIPTION,
+                                 **function_settings(spec, step.role_arn))
+        self.aws.wait_until_updated(spec.name)
+
+    def _provider(self, step: CreateOidcProvider | AddOidcClientId) -> None:
+        if isinstance(step, CreateOidcProvider):
+            self.aws.call("iam", "create_open_id_connect_provider", Url=step.url,
+                          ClientIDList=[step.client_id], ThumbprintList=list(step.thumbprints))
+        else:
+            self.aws.call("iam", "add_client_id_to_open_id_connect_provider",
+                          OpenIDConnectProviderArn=step.provider_arn, ClientID=step.client_id)

@@ -1,0 +1,79 @@
+"""The bootstrap options as one validated dataclass, and what they mean as a desired state."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bootstrap.github import github_spec
+from bootstrap.plan import BuilderCode, Desired, FunctionSpec, RoleSpec
+from bootstrap.policies import (
+    Account,
+    PolicyError,
+    builder_policy,
+    check_github,
+    check_patterns,
+    check_role_patterns,
+    lambda_trust_policy,
+    role_name,
+)
+from builder.runtimes import make_target
+
+DEFAULT_NAME = "lambda3-builder"
+DEFAULT_RUNTIME = "python3.12"
+# 59 leaves room for "-role"; "<name>-toolchain" and "<name>-seed" stay valid layer names.
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,59}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    name: str = DEFAULT_NAME
+    runtime: str = DEFAULT_RUNTIME
+    architecture: str = "x86_64"
+    bucket: str | None = None  # None: lambda3-artifacts-<account>-<region>
+    allow: tuple[str, ...] = ("*",)
+    pass_roles: tuple[str, ...] = ()
+    github_repo: str | None = None
+    github_ref: str = "*"
+
+    def validate(self) -> BootstrapConfig:
+        if not _NAME.match(self.name):
+            raise PolicyError(f"builder name {self.name!r} is not a valid function name",
+                              hint="letters, digits, - and _, at most 59 characters")
+        try:
+            make_target(self.runtime, self.architecture)
+        except ValueError as error:
+            raise PolicyError(str(error)) from None
+        if self.bucket is not None and not _BUCKET.match(self.bucket):
+            raise PolicyError(f"bucket name {self.bucket!r} is not a valid S3 bucket name")
+        check_patterns(self.allow)
+        check_role_patterns(self.pass_roles)
+        if self.github_repo:
+            check_github(self.github_repo, self.github_ref)
+        return self
+
+    @property
+    def allows_everything(self) -> bool:
+        return "*" in self.allow
+
+
+def bucket_name(config: BootstrapConfig, where: Account) -> str:
+    return config.bucket or f"lambda3-artifacts-{where.account}-{where.region}"
+
+
+def make_desired(config: BootstrapConfig, where: Account, code: BuilderCode) -> Desired:
+    bucket = bucket_name(config, where)
+    name = role_name(config.name)
+    role = RoleSpec(
+        kind="role", name=name, arn=where.role_arn(name), trust=lambda_trust_policy(),
+        policy=builder_policy(where, config.name, bucket, config.allow, config.pass_roles),
+        description=f"lambda3 builder {config.name}: deploys to {', '.join(config.allow)}"[:1000],
+    )
+    function = FunctionSpec(
+        name=config.name, code=code, runtime=config.runtime, architecture=config.architecture,
+        environment={"LAMBDA3_ALLOW": ",".join(config.allow), "LAMBDA3_BUCKET": bucket},
+    )
+    github = None
+    if config.github_repo:
+        github = github_spec(where, config.name, config.github_repo, config.github_ref)
+    return Desired(role, bucket, function, github)

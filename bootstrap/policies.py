@@ -1,0 +1,213 @@
+"""The IAM documents bootstrap puts in place, as pure functions of names and patterns.
+
+The builder role is least privilege: the builder reads and updates only the functions its
+allow-list names (the same patterns the builder itself enforces in `check_allowed`), writes
+only its own log group and the `lambda3/` prefix of the artifact bucket, and changes only
+its own layers on itself. It may create functions (and so pass roles to Lambda) only when
+bootstrap was given `--pass-role` patterns. The GitHub deploy role may only invoke the
+builder and read the builder's log.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from builder.errors import Lambda3Error
+
+VERSION = "2012-10-17"
+GITHUB_ISSUER = "token.actions.githubusercontent.com"
+GITHUB_AUDIENCE = "sts.amazonaws.com"
+# IAM patterns know * and ? only, so the allow-list is limited to what both IAM and
+# fnmatch read the same way: name characters and those two wildcards.
+_PATTERN = re.compile(r"^[A-Za-z0-9_*?-]{1,64}$")
+_ROLE_PATTERN = re.compile(r"^[A-Za-z0-9+=,.@_*?-]{1,64}$")
+_REPO = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
+_REF = re.compile(r"^[A-Za-z0-9_./:*?@+=-]{1,200}$")
+_ROLE_CHARS = re.compile(r"[^A-Za-z0-9+=,.@_-]")
+MAX_ROLE_NAME = 64
+MAX_INLINE_POLICY = 10240  # IAM's limit for a role's inline policies, whitespace not counted
+
+FUNCTION_ACTIONS = ("lambda:GetFunction", "lambda:GetFunctionConfiguration",
+                    "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
+                    "lambda:PublishVersion", "lambda:ListVersionsByFunction",
+                    "lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias")
+LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+READ_LOG_ACTIONS = ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams")
+
+
+class PolicyError(Lambda3Error):
+    step = "bootstrap"
+
+
+@dataclass(frozen=True)
+class Account:
+    """Where the resources live: ARNs are built from these."""
+
+    account: str
+    region: str
+    partition: str = "aws"
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
+    def role_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{name}"
+
+
+# -- names ---------------------------------------------------------------------------------
+def check_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
+    if not patterns:
+        raise PolicyError("the allow-list is empty", hint="pass --allow PATTERN, or leave it out "
+                          "to allow every function")
+    for pattern in patterns:
+        if not _PATTERN.match(pattern):
+            raise PolicyError(f"allow pattern {pattern!r} is not a function name pattern",
+                              hint="use letters, digits, - and _, with * and ? as wildcards")
+    return tuple(dict.fromkeys(patterns))
+
+
+def check_role_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
+    for pattern in patterns:
+        if not _ROLE_PATTERN.match(pattern):
+            raise PolicyError(f"--pass-role {pattern!r} is not a role name pattern",
+                              hint="a role name (no path), with * and ? as wildcards")
+    return tuple(dict.fromkeys(patterns))
+
+
+def check_github(repo: str, ref_pattern: str) -> None:
+    if not _REPO.match(repo):
+        raise PolicyError(f"--github-repo {repo!r} is not OWNER/REPO")
+    if not _REF.match(ref_pattern):
+        raise PolicyError(f"--github-ref {ref_pattern!r} has characters a subject never has",
+                          hint="e.g. ref:refs/heads/main, ref:refs/tags/v*, environment:prod")
+
+
+def role_name(name: str) -> str:
+    return f"{name}-role"
+
+
+def deploy_role_name(name: str, repo: str) -> str:
+    """`<name>-github-<owner>-<repo>`, made a valid IAM role name (at most 64 characters;
+    a longer one keeps its start and ends with a hash of the whole, so it stays unique)."""
+    full = _ROLE_CHARS.sub("-", f"{name}-github-{repo.replace('/', '-')}")
+    if len(full) <= MAX_ROLE_NAME:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[:MAX_ROLE_NAME - 9]}-{digest}"
+
+
+def github_subject(repo: str, ref_pattern: str = "*") -> str:
+    return f"repo:{repo}:{ref_pattern}"
+
+
+def oidc_provider_arn(where: Account) -> str:
+    return f"arn:{where.partition}:iam::{where.account}:oidc-provider/{GITHUB_ISSUER}"
+
+
+def function_arns(where: Account, patterns: Sequence[str]) -> list[str]:
+    """Each pattern as the function's ARN and its qualified ARNs (versions, aliases)."""
+    arns = []
+    for pattern in patterns:
+        base = where.arn("lambda", f"function:{pattern}")
+        arns += [base, f"{base}:*"]
+    return arns
+
+
+def layer_arns(where: Account, patterns: Sequence[str]) -> list[str]:
+    """The layers a deploy publishes are named after the function: `<function>-<layer>`."""
+    if "*" in patterns:
+        return [where.arn("lambda", "layer:*")]
+    return [where.arn("lambda", f"layer:{pattern}-*") for pattern in patterns]
+
+
+def log_group_arns(where: Account, function: str) -> list[str]:
+    group = where.arn("logs", f"log-group:/aws/lambda/{function}")
+    return [group, f"{group}:*"]
+
+
+# -- documents -----------------------------------------------------------------------------
+def _statement(sid: str, actions: Sequence[str], resources: Sequence[str], *,
+               effect: str = "Allow", condition: dict | None = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Sid": sid, "Effect": effect, "Action": list(actions),
+                                 "Resource": list(resources)}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def lambda_trust_policy() -> dict[str, Any]:
+    return {"Version": VERSION, "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole"}]}
+
+
+def builder_policy(where: Account, name: str, bucket: str, allow: Sequence[str],
+                   pass_roles: Sequence[str] = ()) -> dict[str, Any]:
+    """The builder role's inline policy."""
+    own = where.arn("lambda", f"function:{name}")
+    target_actions = FUNCTION_ACTIONS + (("lambda:CreateFunction",) if pass_roles else ())
+    statements = [
+        _statement("OwnLogs", LOG_ACTIONS, log_group_arns(where, name)),
+        _statement("TargetFunctions", target_actions, function_arns(where, allow)),
+        _statement("TargetLayers", ["lambda:PublishLayerVersion"], layer_arns(where, allow)),
+        _statement("ReadLayerVersions", ["lambda:GetLayerVersion"],
+                   [f"arn:{where.partition}:lambda:{where.region}:*:layer:*:*"]),
+        _statement("ListLayers", ["lambda:ListLayerVersions", "lambda:ListLayers"], ["*"]),
+        _statement("Artifacts", ["s3:GetObject", "s3:PutObject"],
+                   [f"arn:{where.partition}:s3:::{bucket}/lambda3/*"]),
+        _statement("ArtifactsList", ["s3:ListBucket"], [f"arn:{where.partition}:s3:::{bucket}"]),
+        _statement("SelfConfiguration", ["lambda:GetFunctionConfiguration",
+                                         "lambda:UpdateFunctionConfiguration"], [own]),
+        _statement("SelfToolchain", ["lambda:PublishLayerVersion"],
+                   [where.arn("lambda", f"layer:{name}-toolchain")]),
+        _statement("NeverOwnCode", ["lambda:UpdateFunctionCode"], [own, f"{own}:*"],
+                   effect="Deny"),
+    ]
+    if pass_roles:
+        statements += _pass_role_statements(where, name, pass_roles)
+    return _within_limit({"Version": VERSION, "Statement": statements})
+
+
+def _within_limit(document: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(document, separators=(",", ":")))
+    if size > MAX_INLINE_POLICY:
+        raise PolicyError(f"the builder's policy would be {size} characters, over IAM's "
+                          f"{MAX_INLINE_POLICY}", hint="use fewer, broader --allow and "
+                          "--pass-role patterns (e.g. a common prefix with *)")
+    return document
+
+
+def _pass_role_statements(where: Account, name: str, pass_roles: Sequence[str]) -> list[dict]:
+    """Passing a role to Lambda is what creating a function (or changing its role) takes.
+    Only the named roles, only to Lambda, and never the builder's own role."""
+    roles = [where.role_arn(pattern) for pattern in pass_roles]
+    to_lambda = {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
+    return [_statement("PassFunctionRoles", ["iam:PassRole"], roles, condition=to_lambda),
+            _statement("NeverOwnRole", ["iam:PassRole"], [where.role_arn(role_name(name))],
+                       effect="Deny")]
+
+
+def github_trust_policy(provider_arn: str, repo: str, ref_pattern: str = "*") -> dict[str, Any]:
+    """Only GitHub's OIDC tokens for this audience and this repository (and ref pattern)."""
+    return {"Version": VERSION, "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {f"{GITHUB_ISSUER}:aud": GITHUB_AUDIENCE},
+            "StringLike": {f"{GITHUB_ISSUER}:sub": github_subject(repo, ref_pattern)},
+        },
+    }]}
+
+
+def deploy_role_policy(where: Account, builder: str) -> dict[str, Any]:
+    """The deploy role may invoke the builder and read its log; nothing else."""
+    return {"Version": VERSION, "Statement": [
+        _statement("InvokeBuilder", ["lambda:InvokeFunction"],
+                   [where.arn("lambda", f"function:{builder}")]),
+        _statement("ReadBuilderLog", READ_LOG_ACTIONS, log_group_arns(where, builder)),
+    ]}

@@ -1,0 +1,123 @@
+"""`lambda3 bootstrap`: create or update the builder in an AWS account, idempotently.
+
+Creates (or brings up to date) the builder's role and least-privilege policy, the artifact
+bucket and the builder function; then the builder installs its own toolchain natively in
+Lambda. With --github-repo it also sets up GitHub OIDC trust: a deploy role that only that
+repository's workflows can assume, and that may only invoke the builder. A second run
+changes nothing and says so; after a lambda3 upgrade only the builder's code is updated.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from lambda3.output import print_json, table
+
+DEFAULT_NAME = "lambda3-builder"
+
+
+def add_parser(subparsers, summary: str) -> None:
+    from builder.runtimes import ARCHITECTURES, RUNTIMES
+
+    p = subparsers.add_parser("bootstrap", help=summary, description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", default=DEFAULT_NAME, help="builder function name "
+                   "(default: %(default)s); the role is NAME-role, the layers NAME-toolchain "
+                   "and NAME-seed")
+    p.add_argument("--runtime", default="python3.12", choices=RUNTIMES,
+                   help="the builder's runtime (default: %(default)s)")
+    p.add_argument("--architecture", default="x86_64", choices=ARCHITECTURES,
+                   help="the builder's architecture (default: %(default)s)")
+    p.add_argument("--bucket", help="artifact bucket (default: "
+                   "lambda3-artifacts-ACCOUNT-REGION), created if missing")
+    p.add_argument("--allow", action="append", metavar="PATTERN",
+                   help="function name pattern (* and ?) the builder may deploy to; repeat "
+                   "for more (default: * = every function in the account and region)")
+    p.add_argument("--pass-role", action="append", metavar="ROLE_PATTERN", default=[],
+                   help="role name pattern the builder may pass to Lambda, which lets it "
+                   "create functions with those roles (default: none, update only)")
+    p.add_argument("--github-repo", metavar="OWNER/REPO",
+                   help="set up GitHub OIDC trust: a deploy role for this repository")
+    p.add_argument("--github-ref", metavar="REF_PATTERN",
+                   help="limit the deploy role to these subjects, e.g. ref:refs/heads/main "
+                   "or environment:prod (default: * = any ref of the repository)")
+    p.add_argument("--endpoint-url", help="AWS endpoint (e.g. the embedded emulator)")
+    p.add_argument("-r", "--region", help="AWS region")
+    p.add_argument("-p", "--profile", help="AWS profile")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def config_from(args: argparse.Namespace):
+    from bootstrap.config import BootstrapConfig
+    from builder.errors import RequestError
+
+    if args.github_ref and not args.github_repo:
+        raise RequestError("--github-ref needs --github-repo")
+    return BootstrapConfig(
+        name=args.name, runtime=args.runtime, architecture=args.architecture,
+        bucket=args.bucket, allow=tuple(args.allow or ("*",)),
+        pass_roles=tuple(args.pass_role or ()), github_repo=args.github_repo,
+        github_ref=args.github_ref or "*",
+    ).validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    from builder.errors import Lambda3Error
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    try:
+        config = config_from(args)
+        with tempfile.TemporaryDirectory(prefix="lambda3-bootstrap-") as work:
+            result = _bootstrap(config, args, Path(work))
+    except Lambda3Error as error:
+        print(f"lambda3 bootstrap: {error.step}: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(report(result))
+    return 0
+
+
+def _bootstrap(config, args: argparse.Namespace, workdir: Path):
+    import boto3
+
+    from bootstrap.run import bootstrap
+    from builder.aws import Aws, ClientFactory
+    from lambda3.remote import AwsClients, invoke_builder
+
+    session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+    factory = ClientFactory(region=args.region, endpoint_url=args.endpoint_url,
+                            session=session)
+    clients = AwsClients(session, region=factory.region, endpoint_url=factory.endpoint_url)
+
+    def show(line: str) -> None:
+        print(f"  | {line}", file=sys.stderr)
+
+    def invoke(event: dict) -> dict:
+        return invoke_builder(clients, config.name, event, on_log_line=show)
+
+    def step(text: str) -> None:
+        print(text, file=sys.stderr)
+
+    return bootstrap(config, Aws(factory), invoke, workdir=workdir, on_step=step)
+
+
+def report(result) -> str:
+    """The resources and what this run did to each, then the notes and the workflow."""
+    rows = [[c.resource, c.name, c.action, c.detail] for c in result.changes]
+    lines = [table(["resource", "name", "change", "detail"], rows), ""]
+    named = [("builder", result.builder_arn), ("role", result.role_arn),
+             ("bucket", result.bucket), ("toolchain", result.toolchain_layer_arn)]
+    lines += [f"{label + ':':<11}{value}" for label, value in named if value]
+    lines += [f"note: {note}" for note in result.notes]
+    if result.deploy_role_arn:
+        lines += ["", "GitHub deploy role: " + result.deploy_role_arn,
+                  "Workflow snippet:", "", result.workflow or ""]
+    lines.append("nothing changed: everything was up to date" if not result.changed
+                 else "bootstrap done")
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""`lambda3 bootstrap` end to end on the emulator: the builder runs in the local invoker's
+child process from its own deployed zip and layers (no pip, no site-packages), gets the
+seed, installs its toolchain from PyPI itself, and then deploys from a git server.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import boto3
+import pytest
+
+from bootstrap.builder_package import toolchain_pins
+from bootstrap.config import BootstrapConfig
+from bootstrap.run import bootstrap
+from builder.aws import Aws, ClientFactory
+from lambda3.cli import main
+from lambda3.remote import AwsClients, invoke_builder
+from tests.fixtures_aws import LOCAL_RUNTIME
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+NAME = "lambda3-builder"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
+CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+ARCHITECTURE = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+
+
+@pytest.fixture
+def builder(aws, tmp_path):
+    """Bootstrap on the emulator; returns (result, invoke, log lines)."""
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    aws_session_token="testing", region_name=aws.region)
+    factory = ClientFactory(region=aws.region, endpoint_url=aws.endpoint_url, session=session)
+    clients = AwsClients(session, region=aws.region, endpoint_url=aws.endpoint_url)
+    lines: list[str] = []
+
+    def invoke(event: dict) -> dict:
+        return invoke_builder(clients, NAME, event, on_log_line=lines.append, poll_interval=0.2)
+
+    # the local invoker runs every function with this Python: use its runtime
+    config = BootstrapConfig(runtime=LOCAL_RUNTIME, architecture=ARCHITECTURE,
+                             allow=("hello", "hello-*"))
+    bootstrap(config, Aws(factory), None, workdir=tmp_path / "bootstrap")
+    _trust_local_certificates(aws)
+    result = bootstrap(config, Aws(factory), invoke, workdir=tmp_path / "bootstrap")
+    return result, invoke, lines
+
+
+def _trust_local_certificates(aws) -> None:
+    """The child process inherits no environment; where this machine reaches PyPI through
+    its own CA, give the builder that CA (bootstrap keeps variables it did not set)."""
+    extra = {k: os.environ[k] for k in CA_VARIABLES if os.environ.get(k)}
+    if not extra:
+        return
+    lam = aws.client("lambda")
+    variables = lam.get_function_configuration(FunctionName=NAME)["Environment"]["Variables"]
+    lam.update_function_configuration(FunctionName=NAME,
+                                      Environment={"Variables": {**variables, **extra}})
+
+
+def layer_versions(aws, name: str) -> list[int]:
+    versions = aws.client("lambda").list_layer_versions(LayerName=name)["LayerVersions"]
+    return sorted(v["Version"] for v in versions)
+
+
+def test_the_builder_installs_its_own_toolchain(aws, builder, capsys):
+    result, invoke, lines = builder
+    pins = toolchain_pins()
+    # the emulator's runtime has neither uv nor pip: the seed was needed, then detached
+    assert result.seed_layer_arn and ":layer:lambda3-builder-seed:1" in result.seed_layer_arn
+    config = aws.client("lambda").get_function_configuration(FunctionName=NAME)
+    assert [layer["Arn"] for layer in config["Layers"]] == [result.toolchain_layer_arn]
+    ping = invoke({"action": "ping"})
+    assert ping["toolchain"]["dulwich"] == pins["dulwich"]
+    assert ping["toolchain"]["PyYAML"] == pins["PyYAML"]
+    assert ping["toolchain"]["uv"] == pins["uv"]
+    assert any("toolchain" in line for line in lines)  # the builder's log was streamed
+
+    capsys.readouterr()
+    code = main(["bootstrap", "--endpoint-url", aws.endpoint_url, "--region", aws.region,
+                 "--runtime", LOCAL_RUNTIME, "--architecture", ARCHITECTURE,
+                 "--allow", "hello", "--allow", "hello-*", "--json"])
+    again = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert again["changed"] is False, again["changes"]
+    assert again["toolchain_layer_arn"] == result.toolchain_layer_arn
+    assert again["seed_layer_arn"] is None
+    assert layer_versions(aws, "lambda3-builder-toolchain") == [1]
+    assert layer_versions(aws, "lambda3-builder-seed") == [1]
+
+
+def test_the_builder_deploys_within_its_allow_list_only(aws, builder, tmp_path):
+    gitserver = pytest.importorskip("lambda3.embedded.gitserver")
+    _, invoke, _ = builder
+    work = tmp_path / "hello"
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("__pycache__"))
+    commit = gitserver.commit_directory(work, tmp_path / "repo", "hello", timestamp=1_700_000_000)
+    aws.lambda_role("hello-lambda")
+    with gitserver.GitServer() as server:
+        url = server.add_repo("acme/hello", tmp_path / "repo")
+        deployed = invoke({"action": "build", "repository": url, "function": "hello"})
+        refused = invoke({"action": "build", "repository": url, "function": "billing"})
+    assert deployed["ok"] is True, deployed.get("error")
+    assert deployed["commit"] == commit
+    answer = aws.client("lambda").invoke(FunctionName="hello", Payload=b'{"name": "e2e"}')
+    assert "e2e" in json.loads(answer["Payload"].read())["message"]
+    assert refused["ok"] is False
+    assert refused["error"]["type"] == "TargetNotAllowed"
+    functions = aws.client("lambda").list_functions()["Functions"]
+    assert sorted(f["FunctionName"] for f in functions) == ["hello", NAME]

@@ -1,0 +1,363 @@
+"""Bootstrap's IAM documents and its decisions (what to create, update or leave alone)."""
+from __future__ import annotations
+
+import fnmatch
+import json
+
+import pytest
+
+from bootstrap.config import BootstrapConfig, make_desired
+from bootstrap.github import workflow_snippet
+from bootstrap.plan import (
+    BlockPublicAccess,
+    BucketState,
+    BuilderCode,
+    CreateBucket,
+    CreateFunction,
+    CreateOidcProvider,
+    CreateRole,
+    EncryptBucket,
+    ProviderState,
+    PutRolePolicy,
+    RoleState,
+    State,
+    UpdateFunctionCode,
+    UpdateFunctionConfiguration,
+    UpdateTrustPolicy,
+    canonical,
+    function_settings,
+    make_plan,
+    resource_changes,
+)
+from bootstrap.policies import (
+    Account,
+    PolicyError,
+    builder_policy,
+    check_github,
+    check_patterns,
+    deploy_role_name,
+    deploy_role_policy,
+    function_arns,
+    github_trust_policy,
+    lambda_trust_policy,
+    layer_arns,
+)
+from bootstrap.toolchain import ToolchainError, ensure_toolchain, missing_tools, usable_installers
+from builder.aws import FunctionState
+from builder.runtimes import make_target
+
+WHERE = Account("123456789012", "eu-west-1")
+PROVIDER = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+CODE = BuilderCode("/tmp/builder.zip", "c29tZXNoYQ==")
+
+
+def statements(document):
+    return {s["Sid"]: s for s in document["Statement"]}
+
+
+def iam_matches(pattern: str, arn: str) -> bool:
+    """IAM's resource matching: * and ? across the whole ARN."""
+    return fnmatch.fnmatchcase(arn, pattern.replace("[", "[[]"))
+
+
+def allowed(document, action: str, arn: str) -> bool:
+    def hits(statement):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [
+            statement["Action"]]
+        return action in actions and any(iam_matches(r, arn) for r in statement["Resource"])
+
+    allows = [s for s in document["Statement"] if s["Effect"] == "Allow" and hits(s)]
+    denies = [s for s in document["Statement"] if s["Effect"] == "Deny" and hits(s)]
+    return bool(allows) and not denies
+
+
+# -- the builder role ----------------------------------------------------------------------
+def test_the_builder_role_is_for_lambda_only():
+    (statement,) = lambda_trust_policy()["Statement"]
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+
+
+def test_allow_patterns_become_function_arns_with_their_qualifiers():
+    assert function_arns(WHERE, ["app-*", "api"]) == [
+        "arn:aws:lambda:eu-west-1:123456789012:function:app-*",
+        "arn:aws:lambda:eu-west-1:123456789012:function:app-*:*",
+        "arn:aws:lambda:eu-west-1:123456789012:function:api",
+        "arn:aws:lambda:eu-west-1:123456789012:function:api:*",
+    ]
+
+
+def test_layers_follow_the_function_names():
+    assert layer_arns(WHERE, ["app-*"]) == ["arn:aws:lambda:eu-west-1:123456789012:layer:app-*-*"]
+    assert layer_arns(WHERE, ["*"]) == ["arn:aws:lambda:eu-west-1:123456789012:layer:*"]
+
+
+def test_builder_policy_reaches_allowed_functions_only():
+    policy = builder_policy(WHERE, "lambda3-builder", "art", ["app-*"])
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:"
+    for action in ("lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias",
+                   "lambda:GetFunctionConfiguration", "lambda:ListVersionsByFunction"):
+        assert allowed(policy, action, arn + "app-orders")
+        assert allowed(policy, action, arn + "app-orders:live")
+        assert not allowed(policy, action, arn + "billing")
+    assert allowed(policy, "lambda:PublishLayerVersion",
+                   "arn:aws:lambda:eu-west-1:123456789012:layer:app-orders-dependencies")
+    assert not allowed(policy, "lambda:PublishLayerVersion",
+                       "arn:aws:lambda:eu-west-1:123456789012:layer:billing-dependencies")
+
+
+def test_builder_policy_own_logs_bucket_prefix_and_self():
+    policy = builder_policy(WHERE, "b", "art", ["*"])
+    group = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/b"
+    assert allowed(policy, "logs:PutLogEvents", group + ":log-stream:x")
+    assert not allowed(policy, "logs:PutLogEvents",
+                       "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/other:x")
+    assert allowed(policy, "s3:PutObject", "arn:aws:s3:::art/lambda3/artifacts/x.zip")
+    assert not allowed(policy, "s3:PutObject", "arn:aws:s3:::art/elsewhere")
+    assert allowed(policy, "s3:ListBucket", "arn:aws:s3:::art")
+    own = "arn:aws:lambda:eu-west-1:123456789012:function:b"
+    assert allowed(policy, "lambda:UpdateFunctionConfiguration", own)
+    assert not allowed(policy, "lambda:UpdateFunctionCode", own)  # denied even with *
+    assert allowed(policy, "lambda:PublishLayerVersion",
+                   "arn:aws:lambda:eu-west-1:123456789012:layer:b-toolchain")
+
+
+def test_creating_functions_needs_pass_role_patterns():
+    without = builder_policy(WHERE, "b", "art", ["*"])
+    assert "lambda:CreateFunction" not in statements(without)["TargetFunctions"]["Action"]
+    assert not any("iam:PassRole" in s["Action"] for s in without["Statement"])
+    with_roles = builder_policy(WHERE, "b", "art", ["*"], pass_roles=["app-*"])
+    found = statements(with_roles)
+    assert "lambda:CreateFunction" in found["TargetFunctions"]["Action"]
+    assert found["PassFunctionRoles"]["Resource"] == ["arn:aws:iam::123456789012:role/app-*"]
+    assert found["PassFunctionRoles"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
+    assert not allowed(with_roles, "iam:PassRole", "arn:aws:iam::123456789012:role/b-role")
+
+
+def test_a_policy_over_the_iam_limit_is_refused():
+    patterns = [f"function-number-{i}" for i in range(100)]
+    with pytest.raises(PolicyError, match="over IAM's 10240"):
+        builder_policy(WHERE, "b", "art", patterns)
+
+
+def test_patterns_are_checked():
+    assert check_patterns(["a-*", "a-*", "b"]) == ("a-*", "b")
+    for bad in (["arn:aws:lambda:*"], ["a[bc]"], [""], []):
+        with pytest.raises(PolicyError):
+            check_patterns(bad)
+
+
+# -- GitHub --------------------------------------------------------------------------------
+def test_github_trust_is_exact_on_audience_and_subject():
+    (statement,) = github_trust_policy(PROVIDER, "acme/shop", "ref:refs/heads/main")["Statement"]
+    assert statement["Principal"] == {"Federated": PROVIDER}
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"] == {
+        "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+        "StringLike": {
+            "token.actions.githubusercontent.com:sub": "repo:acme/shop:ref:refs/heads/main"},
+    }
+    (any_ref,) = github_trust_policy(PROVIDER, "acme/shop")["Statement"]
+    assert any_ref["Condition"]["StringLike"] == {
+        "token.actions.githubusercontent.com:sub": "repo:acme/shop:*"}
+
+
+def test_deploy_role_may_only_invoke_the_builder_and_read_its_log():
+    policy = deploy_role_policy(WHERE, "lambda3-builder")
+    builder = "arn:aws:lambda:eu-west-1:123456789012:function:lambda3-builder"
+    group = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/lambda3-builder"
+    assert allowed(policy, "lambda:InvokeFunction", builder)
+    assert not allowed(policy, "lambda:InvokeFunction", builder.replace("lambda3-builder", "x"))
+    assert not allowed(policy, "lambda:UpdateFunctionCode", builder)
+    for action in ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams"):
+        assert allowed(policy, action, group)
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert actions == {"lambda:InvokeFunction", "logs:FilterLogEvents", "logs:GetLogEvents",
+                       "logs:DescribeLogStreams"}
+
+
+def test_deploy_role_names_are_valid_and_unique():
+    assert deploy_role_name("lambda3-builder", "acme/shop") == "lambda3-builder-github-acme-shop"
+    long_a = deploy_role_name("lambda3-builder", "some-organisation/" + "a" * 60)
+    long_b = deploy_role_name("lambda3-builder", "some-organisation/" + "a" * 59 + "b")
+    assert len(long_a) == 64 and len(long_b) == 64 and long_a != long_b
+    assert deploy_role_name("b", "o/my.repo_x") == "b-github-o-my.repo_x"
+
+
+def test_github_options_are_checked():
+    check_github("acme/shop", "environment:prod")
+    for repo, ref in (("acme", "*"), ("acme/shop", "ref:refs/heads/main\"}"),
+                      ("a/b c", "*")):
+        with pytest.raises(PolicyError):
+            check_github(repo, ref)
+
+
+def test_workflow_snippet_asks_for_an_id_token():
+    text = workflow_snippet("arn:aws:iam::1:role/r", "eu-west-1", "lambda3-builder")
+    assert "id-token: write" in text and "contents: read" in text
+    assert "role-to-assume: arn:aws:iam::1:role/r" in text
+    assert "aws-region: eu-west-1" in text
+    assert "builder-function" not in text
+    assert "builder-function: other" in workflow_snippet("r", "eu-west-1", "other")
+
+
+# -- the plan ------------------------------------------------------------------------------
+def desired(**options):
+    return make_desired(BootstrapConfig(**options).validate(), WHERE, CODE)
+
+
+def existing(want, **changes) -> State:
+    """The state in which everything `want` describes exists already."""
+    config = function_settings(want.function, want.role.arn)
+    config = {**config, "Architectures": [want.function.architecture], **changes}
+    function = FunctionState(want.function.name, "arn:fn", want.function.code.code_sha256,
+                             None, (), config)
+    role = RoleState(want.role.arn, json.loads(json.dumps(want.role.trust)),
+                     {"lambda3": want.role.policy})
+    github = want.github
+    return State(
+        role=role, bucket=BucketState(True, True), function=function,
+        provider=ProviderState(github.provider_arn, ("sts.amazonaws.com",)) if github else None,
+        deploy_role=RoleState(github.role.arn, github.role.trust,
+                              {"lambda3": github.role.policy}) if github else None)
+
+
+def test_an_empty_account_gets_everything():
+    want = desired(github_repo="acme/shop")
+    plan = make_plan(want, State())
+    kinds = [type(step) for step in plan.steps]
+    assert kinds == [CreateRole, PutRolePolicy, CreateBucket, BlockPublicAccess,
+                     EncryptBucket, CreateFunction, CreateOidcProvider, CreateRole, PutRolePolicy]
+    assert plan.role_arn == "arn:aws:iam::123456789012:role/lambda3-builder-role"
+    assert plan.deploy_role_arn == ("arn:aws:iam::123456789012:role/"
+                                    "lambda3-builder-github-acme-shop")
+    assert {action for _, action in resource_changes(plan)} == {"created"}
+    assert want.bucket == "lambda3-artifacts-123456789012-eu-west-1"
+    assert want.function.environment == {
+        "LAMBDA3_ALLOW": "*", "LAMBDA3_BUCKET": "lambda3-artifacts-123456789012-eu-west-1"}
+
+
+def test_an_up_to_date_account_gets_nothing():
+    want = desired(github_repo="acme/shop", allow=("app-*", "api"))
+    plan = make_plan(want, existing(want))
+    assert plan.steps == ()
+    assert {action for _, action in resource_changes(plan)} == {"unchanged"}
+
+
+def test_changed_code_updates_only_the_code():
+    want = desired()
+    state = existing(want)
+    moved = State(state.role, state.bucket, FunctionState(
+        "lambda3-builder", "arn:fn", "b2xkc2hh", None, (), state.function.config))
+    plan = make_plan(want, moved)
+    assert plan.steps == (UpdateFunctionCode("lambda3-builder", CODE, None),)
+
+
+def test_changed_settings_update_only_those_and_keep_foreign_variables():
+    want = desired(allow=("app-*",))
+    state = existing(want, Timeout=60, Environment={"Variables": {
+        "LAMBDA3_ALLOW": "*", "LAMBDA3_BUCKET": want.bucket, "EXTRA": "1"}})
+    state = State(state.role, state.bucket, state.function)
+    (step,) = make_plan(want, state).steps
+    assert isinstance(step, UpdateFunctionConfiguration)
+    assert dict(step.settings) == {"Timeout": 900, "Environment": {"Variables": {
+        "LAMBDA3_ALLOW": "app-*", "LAMBDA3_BUCKET": want.bucket, "EXTRA": "1"}}}
+
+
+def test_a_new_architecture_detaches_the_old_toolchain():
+    want = desired(architecture="arm64")
+    state = existing(want, Architectures=["x86_64"])
+    function = FunctionState(want.function.name, "arn:fn", CODE.code_sha256, None,
+                             ("arn:layer:1",), state.function.config)
+    steps = make_plan(want, State(state.role, state.bucket, function)).steps
+    assert steps == (UpdateFunctionConfiguration("lambda3-builder", (("Layers", ()),)),
+                     UpdateFunctionCode("lambda3-builder", CODE, "arm64"))
+
+
+def test_policies_compare_by_meaning():
+    want = desired()
+    state = existing(want)
+    as_aws_keeps_it = json.loads(json.dumps(want.role.trust).replace('"sts:AssumeRole"',
+                                                                     '["sts:AssumeRole"]'))
+    same = State(RoleState(want.role.arn, as_aws_keeps_it, state.role.policies),
+                 state.bucket, state.function)
+    assert make_plan(want, same).steps == ()
+    assert canonical('{"a": ["x"]}') == canonical({"a": "x"})
+    changed = State(RoleState(want.role.arn, want.role.trust, {"lambda3": {"Statement": []}}),
+                    state.bucket, state.function)
+    assert make_plan(want, changed).steps == (PutRolePolicy(want.role),)
+    tampered = State(RoleState(want.role.arn, {"Statement": []}, state.role.policies),
+                     state.bucket, state.function)
+    assert make_plan(want, tampered).steps == (UpdateTrustPolicy(want.role),)
+
+
+def test_a_bucket_without_protection_gets_it():
+    want = desired()
+    state = existing(want)
+    steps = make_plan(want, State(state.role, BucketState(True, False), state.function)).steps
+    assert steps == (EncryptBucket(want.bucket),)
+
+
+# -- the toolchain decisions ---------------------------------------------------------------
+@pytest.mark.parametrize("installers, usable", [
+    ({"uv": "0.13.9", "pip": None}, ["uv"]),
+    ({"uv": None, "pip": None}, []),
+    (["pip"], ["pip"]),
+    ({"uv": {"usable": False}, "pip": {"usable": True, "version": "24"}}, ["pip"]),
+    (None, []),
+])
+def test_usable_installers(installers, usable):
+    assert usable_installers({"installers": installers}) == usable
+
+
+def test_missing_tools_compares_with_the_pins():
+    pins = {"dulwich": "1.2.21", "PyYAML": "6.0.4"}
+    ping = {"toolchain": {"dulwich": "1.2.21", "PyYAML": "6.0.4", "uv": None}}
+    assert missing_tools(ping, pins) == []
+    assert missing_tools({"toolchain": {"dulwich": "1.0", "PyYAML": None}}, pins) == [
+        "dulwich (has 1.0, wants 1.2.21)", "PyYAML (has none, wants 6.0.4)"]
+
+
+class ScriptedBuilder:
+    """Answers ping with the toolchain present and bootstrap from a script of results."""
+
+    def __init__(self, *bootstrap_results):
+        self.results = list(bootstrap_results)
+        self.events = []
+
+    def __call__(self, event):
+        self.events.append(event["action"])
+        if event["action"] == "ping":
+            return {"ok": True, "installers": {"uv": "0.13.9"},
+                    "toolchain": {"dulwich": "1.2.21", "PyYAML": "6.0.4"}}
+        return self.results.pop(0)
+
+
+INSTALLED = {"ok": True, "toolchain_layer": "arn:t:1", "changed": False, "published": False,
+             "packages": ["dulwich==1.2.21"]}
+DENIED = {"ok": False, "error": {"step": "apply", "message":
+                                 "PublishLayerVersion failed: AccessDeniedException: no"}}
+PINS = {"dulwich": "1.2.21", "PyYAML": "6.0.4"}
+
+
+def toolchain(builder, retry=None):
+    return ensure_toolchain(None, builder, "b", make_target("python3.12"), make_seed=None,
+                            workdir=None, pins=PINS, retry_denied=retry)
+
+
+def test_a_builder_with_an_installer_needs_no_seed():
+    builder = ScriptedBuilder(INSTALLED)
+    outcome = toolchain(builder)
+    assert builder.events == ["ping", "bootstrap", "ping"]
+    assert (outcome.seed_layer_arn, outcome.toolchain_action) == (None, "unchanged")
+
+
+def test_a_refused_self_install_is_retried_once_after_a_policy_change():
+    waits = []
+    outcome = toolchain(ScriptedBuilder(DENIED, INSTALLED), retry=lambda: waits.append(1))
+    assert waits == [1] and outcome.toolchain_layer_arn == "arn:t:1"
+    with pytest.raises(ToolchainError, match="AccessDenied"):
+        toolchain(ScriptedBuilder(DENIED, INSTALLED))  # no policy change: no retry
+    with pytest.raises(ToolchainError, match="AccessDenied"):
+        toolchain(ScriptedBuilder(DENIED, DENIED), retry=lambda: None)
