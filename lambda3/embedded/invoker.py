@@ -474,7 +474,7 @@ class LocalInvoker:
             **_CREDENTIALS,
         }
         configured = {k: str(v) for k, v in fn.environment.items() if k not in _RESERVED}
-        return {**env, **configured}
+        return {**env, **_network_settings(), **configured}
 
     def _execute(self, fn: _Function, tmp_dir: Path, stream: str, request_id: str,
                  payload: bytes, log: _InvocationLog) -> _Outcome:
@@ -520,3 +520,15 @@ class LocalInvoker:
         result = None if timed_out else _read_result(work / "result.json")
         return _conclude(fn, request["request_id"], result, timed_out, proc.returncode,
                          wall_ms, log)
+
+
+# How this machine reaches the network (its CA bundle, its proxies): not secrets, and a
+# function's outbound HTTPS (e.g. the builder's installer reaching the package index) needs
+# them exactly as a Lambda function gets its VPC's network.
+NETWORK_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+                     "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy",
+                     "no_proxy")
+
+
+def _network_settings() -> dict[str, str]:
+    return {name: os.environ[name] for name in NETWORK_VARIABLES if os.environ.get(name)}

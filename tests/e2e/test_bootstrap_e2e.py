@@ -5,7 +5,6 @@ seed, installs its toolchain from PyPI itself, and then deploys from a git serve
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 from pathlib import Path
@@ -25,7 +24,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 NAME = "lambda3-builder"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
-CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 ARCHITECTURE = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 
 
@@ -44,22 +42,8 @@ def builder(aws, tmp_path):
     # the local invoker runs every function with this Python: use its runtime
     config = BootstrapConfig(runtime=LOCAL_RUNTIME, architecture=ARCHITECTURE,
                              allow=("hello", "hello-*"))
-    bootstrap(config, Aws(factory), None, workdir=tmp_path / "bootstrap")
-    _trust_local_certificates(aws)
     result = bootstrap(config, Aws(factory), invoke, workdir=tmp_path / "bootstrap")
     return result, invoke, lines
-
-
-def _trust_local_certificates(aws) -> None:
-    """The child process inherits no environment; where this machine reaches PyPI through
-    its own CA, give the builder that CA (bootstrap keeps variables it did not set)."""
-    extra = {k: os.environ[k] for k in CA_VARIABLES if os.environ.get(k)}
-    if not extra:
-        return
-    lam = aws.client("lambda")
-    variables = lam.get_function_configuration(FunctionName=NAME)["Environment"]["Variables"]
-    lam.update_function_configuration(FunctionName=NAME,
-                                      Environment={"Variables": {**variables, **extra}})
 
 
 def layer_versions(aws, name: str) -> list[int]:
