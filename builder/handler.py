@@ -25,6 +25,8 @@ log = logging.getLogger("lambda3.builder")
 def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
     install_log_redaction()
     logging.getLogger().setLevel(logging.INFO)
+    for chatty in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     token = event.get("token") if isinstance(event, dict) else None
     REDACTOR.add(token if isinstance(token, str) else None)
     timings = Timings()

@@ -17,7 +17,7 @@ def render_summary(result: Mapping[str, Any], *, function: str | None = None,
     parts = [f"### lambda3 {title} `{_code(function or _name_from_arn(result))}`\n",
              _facts(result), _components(result)]
     if dry_run or result.get("plan"):
-        parts.append(_plan(result.get("plan") or []))
+        parts.append(_plan(result.get("plan") or [], result.get("plan_text") or []))
     parts.append(_timings(result.get("timings") or {}))
     return "\n".join(part for part in parts if part)
 
@@ -57,7 +57,7 @@ def _components(result: Mapping[str, Any]) -> str:
     lines = ["| component | kind | size | state | ARN |", "| --- | --- | ---: | --- | --- |"]
     for comp in components:
         arn = result.get("function_arn") if comp.get("kind") == "function" else None
-        arn = arn or arns.get(comp.get("name"))
+        arn = arn or comp.get("arn") or arns.get(comp.get("name"))
         state = "changed" if comp.get("changed") else "reused"
         lines.append("| " + " | ".join([
             _cell(comp.get("name")), _cell(comp.get("kind")), _cell(format_size(comp.get("size"))),
@@ -66,10 +66,12 @@ def _components(result: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plan(plan: list[Mapping[str, Any]]) -> str:
+def _plan(plan: list[Mapping[str, Any]], text: list[str]) -> str:
     if not plan:
         return "**Plan:** nothing to do\n"
     lines = ["**Plan:**", ""]
+    if len(text) == len(plan):  # the builder's own one-line descriptions
+        return "\n".join(lines + [f"1. {_cell(line)}" for line in text]) + "\n"
     for step in plan:
         details = ", ".join(f"{key}={_code(value)}" for key, value in step.items()
                             if key != "action" and not isinstance(value, (dict, list)))

@@ -40,6 +40,7 @@ class ActionRunner:
     base_env: Mapping[str, str]
     python: str = sys.executable
     on_line: Callable[[str], None] | None = None
+    _stopped: str | None = field(default=None, init=False, repr=False)
 
     def run(self, inputs: Mapping[str, str]) -> ActionRun:
         import yaml
@@ -134,16 +135,39 @@ class ActionRunner:
         }
 
     def _log(self, line: str, result: ActionRun) -> None:
-        if line.startswith("::add-mask::"):
-            secret = line[len("::add-mask::"):].strip()
-            if secret:
-                result.masks.append(secret)
+        line = self._command(line, result)
+        if line is None:
             return
         for secret in sorted(result.masks, key=len, reverse=True):
             line = line.replace(secret, "***")
         result.log.append(line)
         if self.on_line:
             self.on_line(line)
+
+
+    def _command(self, line: str, result: ActionRun) -> str | None:
+        """Act on a workflow command; return what the log shows for the line (None: nothing)."""
+        if self._stopped is not None:
+            if line == f"::{self._stopped}::":
+                self._stopped = None
+                return None
+            return line
+        if line.startswith("::add-mask::"):
+            secret = line[len("::add-mask::"):].strip()
+            if secret:
+                result.masks.append(secret)
+            return None
+        if line.startswith("::stop-commands::"):
+            self._stopped = line[len("::stop-commands::"):].strip()
+            return None
+        if line.startswith("::group::"):
+            return "> " + line[len("::group::"):]
+        if line.startswith("::endgroup::"):
+            return None
+        if line.startswith(("::error", "::warning", "::notice")):
+            kind, _, message = line[2:].partition("::")
+            return f"{kind.split()[0].capitalize()}: {message}"
+        return line
 
 
 def parse_output_file(text: str) -> dict[str, str]:
