@@ -40,6 +40,7 @@ class DemoDeploy:
     summary: str
     exit_code: int
     builder_seconds: float | None  # the builder's own invocation (its REPORT line)
+    raw_log: list[str]  # every line the step printed, workflow commands included
 
 
 class Demo:
@@ -49,6 +50,8 @@ class Demo:
         self.say = say
         self.runner_temp = runner_temp or workdir / "runner"
         self.token = "demo-" + secrets.token_hex(16)
+        self.deploys: list[DemoDeploy] = []
+        self.answers: list[dict] = []
 
     def run(self) -> int:
         from lambda3.embedded.emulator import Emulator
@@ -140,8 +143,10 @@ class Demo:
             self.say(f"     {name} = {value}")
         self.say("   step summary:")
         self.say("\n".join(f"     {line}" for line in run.summary.splitlines()))
-        return DemoDeploy(seconds, run.outputs, run.summary, run.exit_code,
-                          _builder_seconds(run.log))
+        deployed = DemoDeploy(seconds, run.outputs, run.summary, run.exit_code,
+                              _builder_seconds(run.log), run.raw_log)
+        self.deploys.append(deployed)
+        return deployed
 
     def invoke(self, endpoint_url: str) -> dict:
         factory, _ = _clients(endpoint_url)
@@ -149,6 +154,7 @@ class Demo:
                                           Payload=json.dumps({"name": "demo"}).encode())
         payload = json.loads(answer["Payload"].read())
         self.say(f"== invoke {FUNCTION}:live -> {json.dumps(payload)}")
+        self.answers.append(payload)
         return payload
 
     def change_code(self, work: Path) -> None:

@@ -30,6 +30,7 @@ class ActionRun:
     log: list[str]
     failed_step: str | None = None
     masks: list[str] = field(default_factory=list, repr=False)
+    raw_log: list[str] = field(default_factory=list, repr=False)  # before masking
 
 
 @dataclass
@@ -135,6 +136,7 @@ class ActionRunner:
         }
 
     def _log(self, line: str, result: ActionRun) -> None:
+        result.raw_log.append(line)
         line = self._command(line, result)
         if line is None:
             return

@@ -77,11 +77,13 @@ def test_the_builder_installs_its_own_toolchain(aws, builder, capsys):
     assert layer_versions(aws, "lambda3-builder-seed") == [1]
 
 
-def test_the_builder_deploys_within_its_allow_list_only(aws, builder, tmp_path):
+def test_the_builder_deploys_within_its_allow_list_only(aws, builder, tmp_path, capsys):
     gitserver = pytest.importorskip("lambda3.embedded.gitserver")
     _, invoke, _ = builder
     work = tmp_path / "hello"
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = work / "build.yaml"
+    spec.write_text(spec.read_text().replace("python3.11", LOCAL_RUNTIME))
     commit = gitserver.commit_directory(work, tmp_path / "repo", "hello", timestamp=1_700_000_000)
     aws.lambda_role("hello-lambda")
     with gitserver.GitServer() as server:
@@ -90,8 +92,12 @@ def test_the_builder_deploys_within_its_allow_list_only(aws, builder, tmp_path):
         refused = invoke({"action": "build", "repository": url, "function": "billing"})
     assert deployed["ok"] is True, deployed.get("error")
     assert deployed["commit"] == commit
-    answer = aws.client("lambda").invoke(FunctionName="hello", Payload=b'{"name": "e2e"}')
-    assert "e2e" in json.loads(answer["Payload"].read())["message"]
+    capsys.readouterr()
+    assert main(["invoke", "hello", "--event", '{"name": "e2e"}',
+                 "--endpoint-url", aws.endpoint_url]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["message"] == "Hello, e2e" and answer["loud"] == "HELLO, E2E!"
+    assert answer["libraries"]["yaml"] == "6.0.2"
     assert refused["ok"] is False
     assert refused["error"]["type"] == "TargetNotAllowed"
     functions = aws.client("lambda").list_functions()["Functions"]
