@@ -4,7 +4,6 @@ import os
 import requests
 import yaml
 from greetings import greet
-
 from hello_lib import shout
 
 CODE_REVISION = 1

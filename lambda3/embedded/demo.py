@@ -61,6 +61,7 @@ class Demo:
         with Emulator(state_dir=self.workdir / "emulator", region=REGION) as emulator, \
                 GitServer(password=self.token) as git, \
                 OidcIssuer(repository=REPOSITORY, ref="refs/heads/main") as issuer:
+            emulator.reset()  # moto's state is per process: start from an empty account
             self.say(f"== AWS emulator at {emulator.endpoint_url}")
             deploy_role = self.bootstrap(emulator.endpoint_url)
             repo, url = self.serve(git)

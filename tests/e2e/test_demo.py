@@ -12,17 +12,18 @@ from lambda3.embedded.demo import Demo
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def test_demo(tmp_path):
+    """One run of the demo (it takes a while), checked from every side below."""
     lines: list[str] = []
-    demo = Demo(tmp_path_factory.mktemp("demo"), say=lines.append)
-    code = demo.run()
-    return demo, code, lines
+    demo = Demo(tmp_path, say=lines.append)
+    assert demo.run() == 0, "\n".join(lines[-40:])
+    check_first_deploy(demo)
+    check_code_only_redeploy(demo)
+    check_answers(demo)
+    check_token_never_shows(demo, lines)
 
 
-def test_first_deploy_outputs_and_summary(demo):
-    demo, code, _ = demo
-    assert code == 0
+def check_first_deploy(demo):
     first = demo.deploys[0]
     assert first.exit_code == 0
     outputs = first.outputs
@@ -37,8 +38,7 @@ def test_first_deploy_outputs_and_summary(demo):
     assert "**Timings (s):**" in first.summary
 
 
-def test_code_only_redeploy_moves_only_the_code(demo):
-    demo, _, _ = demo
+def check_code_only_redeploy(demo):
     second = demo.deploys[1]
     assert second.exit_code == 0
     assert second.outputs["version"] == "2"
@@ -49,14 +49,12 @@ def test_code_only_redeploy_moves_only_the_code(demo):
     assert "publish layer" not in second.summary
 
 
-def test_the_function_answers_from_each_version(demo):
-    demo, _, _ = demo
+def check_answers(demo):
     assert [a["revision"] for a in demo.answers] == [1, 2]
     assert demo.answers[0]["message"] == "Hello, demo"
 
 
-def test_the_git_token_never_shows(demo):
-    demo, _, lines = demo
+def check_token_never_shows(demo, lines):
     for deployed in demo.deploys:
         leaked = [line for line in deployed.raw_log
                   if demo.token in line and not line.startswith("::add-mask::")]

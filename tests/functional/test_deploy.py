@@ -80,7 +80,8 @@ def test_first_then_code_only_then_noop_then_dependency_change(project, aws, git
         "app-dependencies": True, "app-data": True}
     assert alias_version(aws) == "1"
     config = aws.client("lambda").get_function_configuration(FunctionName="app")
-    assert [layer["Arn"] for layer in config["Layers"]] == [layer["arn"] for layer in first["layers"]]
+    attached = [layer["Arn"] for layer in config["Layers"]]
+    assert attached == [layer["arn"] for layer in first["layers"]]
     assert config["CodeSha256"] == first["code_sha256"]
 
     repo.commit("code only", files={"app.py": APP_V2})
@@ -113,11 +114,13 @@ def test_foreign_layers_are_kept_in_place(project, aws, git_token):
     client = aws.client("lambda")
     foreign = client.publish_layer_version(
         LayerName="otel", Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18})["LayerVersionArn"]
-    ours = [layer["Arn"] for layer in client.get_function_configuration(FunctionName="app")["Layers"]]
+    config = client.get_function_configuration(FunctionName="app")
+    ours = [layer["Arn"] for layer in config["Layers"]]
     client.update_function_configuration(FunctionName="app", Layers=[foreign, *ours])
     result = deploy(url, git_token, wrapper, components=["data", "dependencies", "function"])
     assert result["ok"], result
-    layers = [layer["Arn"] for layer in client.get_function_configuration(FunctionName="app")["Layers"]]
+    config = client.get_function_configuration(FunctionName="app")
+    layers = [layer["Arn"] for layer in config["Layers"]]
     assert layers == [foreign, *ours]
 
 

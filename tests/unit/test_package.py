@@ -81,4 +81,5 @@ def test_zip_extracts_to_the_same_content(tree, tmp_path):
     make_zip(walk_entries(tree), tmp_path / "a.zip")
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         archive.extractall(tmp_path / "out")
-    assert (tmp_path / "out" / "pkg" / "mod.py").read_text() == (tree / "pkg" / "mod.py").read_text()
+    extracted = (tmp_path / "out" / "pkg" / "mod.py").read_text()
+    assert extracted == (tree / "pkg" / "mod.py").read_text()
