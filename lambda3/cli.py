@@ -25,7 +25,8 @@ def _load(name: str):
 
 
 def make_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lambda3", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="lambda3", description="Build and deploy Python AWS Lambda functions from a git ref.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, summary in COMMANDS.items():
         if only is None or name == only:
@@ -35,13 +36,23 @@ def make_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str]) -> argparse.Namespace | None:
+    """Options and positionals may be mixed (`build SRC --ref X function`)."""
+    if not argv or argv[0] not in COMMANDS:
+        make_parser().parse_args(argv)  # prints help or the usage error
+        return None
+    parser = make_parser(argv[0])
+    command = parser._subparsers._group_actions[0].choices[argv[0]]  # noqa: SLF001
+    args = command.parse_intermixed_args(argv[1:])
+    args.command = argv[0]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    command = next((a for a in argv if not a.startswith("-")), None)
-    parser = make_parser(command if command in COMMANDS else None)
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
+    args = parse(argv)
+    if args is None:
+        make_parser().print_help()
         return 2
     return _load(args.command).run(args)
 

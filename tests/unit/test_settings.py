@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from builder.errors import RequestError
-from lambda3.cli import make_parser
+from lambda3.cli import parse as cli_parse
 from lambda3.settings import repository_url, resolve
 
 CONFIG = """
@@ -25,7 +25,7 @@ alias = staging
 
 
 def parse(*argv):
-    return make_parser("deploy").parse_args(["deploy", *argv])
+    return cli_parse(["deploy", *argv])
 
 
 @pytest.fixture

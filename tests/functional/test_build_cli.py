@@ -1,0 +1,110 @@
+"""`lambda3 build`: the pipeline from a git ref (or a folder) to zips, through the CLI."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from lambda3.cli import main
+
+APP = "import greet_lib\n\ndef handler(event, context):\n    return greet_lib.hi()\n"
+SPEC = """
+function:
+  runtimes: [python3.11]
+  files: [app.py, greet_lib]
+layers:
+  dependencies: [requirements.txt]
+  data:
+    dest_dir: share
+    files: [data]
+"""
+
+
+@pytest.fixture
+def repo(make_repo):
+    repo = make_repo({"app.py": APP, "greet_lib/__init__.py": "def hi():\n    return 'hi'\n",
+                      "requirements.txt": "idna==3.7\n", "data/words.txt": "alpha\n",
+                      "build.yaml": SPEC}, tag="v1")
+    return repo
+
+
+def run_build(capsys, *args):
+    code = main(["build", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_build_from_the_git_server_prints_one_json_object(repo, git_server, git_token,
+                                                          tmp_path, capsys, monkeypatch):
+    url = git_server.add_repo("acme/app", repo.path)
+    monkeypatch.setenv("MY_TOKEN", git_token)
+    code, out, err = run_build(capsys, url, "--ref", "v1", "--token-env", "MY_TOKEN", "--out",
+                               str(tmp_path / "dist"), "--workdir", str(tmp_path / "w"), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["commit"] == repo.commits[0]
+    by_name = {c["name"]: c for c in result["components"]}
+    assert set(by_name) == {"function", "dependencies", "data"}
+    assert by_name["function"]["kind"] == "function" and by_name["data"]["kind"] == "layer"
+    for component in result["components"]:
+        assert os.path.exists(component["zip"])
+        assert component["size"] == os.path.getsize(component["zip"])
+        assert component["files"] > 0 and component["unzipped_size"] > 0
+    assert by_name["function"]["files"] == 2
+    assert git_token not in out + err
+
+
+def test_same_commit_gives_the_same_sha256_even_after_touching_mtimes(repo, tmp_path, capsys):
+    def build(out):
+        code, stdout, err = run_build(capsys, str(repo.path), "--ref", "main", "--out",
+                                      str(tmp_path / out), "--workdir", str(tmp_path / out / "w"),
+                                      "--json", "--refresh")
+        assert code == 0, err
+        return {c["name"]: c["code_sha256"] for c in json.loads(stdout)["components"]}
+
+    first = build("a")
+    for path in repo.work.rglob("*"):
+        os.utime(path, (1_000_000, 1_000_000))
+    second = build("b")
+    assert first == second
+
+
+def test_components_limit_the_build(repo, tmp_path, capsys):
+    code, out, err = run_build(capsys, str(repo.path), "--ref", "main", "function", "--out",
+                               str(tmp_path / "dist"), "--workdir", str(tmp_path / "w"), "--json")
+    assert code == 0, err
+    assert [c["name"] for c in json.loads(out)["components"]] == ["function"]
+    code, out, err = run_build(capsys, str(repo.path), "nope", "--ref", "main", "--out",
+                               str(tmp_path / "d2"),
+                               "--workdir", str(tmp_path / "w"))
+    assert code == 1
+    assert "unknown component 'nope'" in err and "function, dependencies, data" in err
+    assert not (tmp_path / "d2").exists() or not any((tmp_path / "d2").iterdir())
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("function:\n  files: [/etc/passwd]\n", "absolute"),
+    ("function:\n  files: [../outside.py]\n", ".."),
+    ("function:\n  files: [link.py]\n", "outside"),
+    ("function:\n  files: [app.py]\n  runtime: python2.7\n", "function.runtime"),
+    ("function:\n  files: [app.py]\nlayers:\n  dependencies: 3\n", "layers.dependencies"),
+])
+def test_hostile_specs_are_refused_and_no_zip_is_written(make_repo, tmp_path, capsys, spec,
+                                                         expected):
+    (tmp_path / "outside.py").write_text("secret = 1\n")
+    repo = make_repo({"app.py": APP, "build.yaml": spec},
+                     symlinks={"link.py": str(tmp_path / "outside.py")})
+    out_dir = tmp_path / "dist"
+    code, out, err = run_build(capsys, str(repo.work), "--out", str(out_dir), "--workdir",
+                               str(tmp_path / "w"))
+    assert code == 1
+    assert "build.yaml" in err and expected in err
+    assert not out_dir.exists() or list(out_dir.iterdir()) == []
+
+
+def test_plain_folder_has_no_commit_and_table_output(repo, tmp_path, capsys):
+    code, out, err = run_build(capsys, str(repo.work), "--out", str(tmp_path / "dist"),
+                               "--workdir", str(tmp_path / "w"))
+    assert code == 0, err
+    assert "component" in out and "dependencies" in out and "python3.11 x86_64" in out
