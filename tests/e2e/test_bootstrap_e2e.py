@@ -102,3 +102,30 @@ def test_the_builder_deploys_within_its_allow_list_only(aws, builder, tmp_path, 
     assert refused["error"]["type"] == "TargetNotAllowed"
     functions = aws.client("lambda").list_functions()["Functions"]
     assert sorted(f["FunctionName"] for f in functions) == ["hello", NAME]
+
+
+def test_lambda3_deploy_invokes_the_remote_builder(aws, builder, tmp_path, capsys, monkeypatch,
+                                                   git_token):
+    gitserver = pytest.importorskip("lambda3.embedded.gitserver")
+    work = tmp_path / "hello"
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = work / "build.yaml"
+    spec.write_text(spec.read_text().replace("python3.11", LOCAL_RUNTIME))
+    gitserver.commit_directory(work, tmp_path / "repo", "hello", timestamp=1_700_000_000)
+    aws.lambda_role("hello-lambda")
+    monkeypatch.setenv("LAMBDA3_TOKEN", git_token)
+    monkeypatch.chdir(tmp_path)
+    log_file = tmp_path / "deploy.log"
+    with gitserver.GitServer(password=git_token) as server:
+        url = server.add_repo("acme/hello", tmp_path / "repo")
+        capsys.readouterr()
+        code = main(["deploy", "-g", url, "-f", "hello", "-b", "main", "-a", "live", "-y",
+                     "-l", str(log_file), "--json", "--endpoint-url", aws.endpoint_url])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert result["ok"] and result["version"] == "1" and result["alias"] == "live"
+    log = log_file.read_text()
+    assert "lambda3 request" in log and "publish layer hello-dependencies" in log
+    assert "publish layer hello-dependencies" in captured.err  # streamed while it ran
+    assert git_token not in captured.out + captured.err + log
