@@ -71,7 +71,7 @@ def deploy_request(request: BuildRequest, timings: Timings, *, aws=None) -> dict
                            build_file=request.build_file, components=request.components,
                            token=request.token, refresh=request.refresh)
     output = build(options, timings=timings)
-    aws = aws or Aws(ClientFactory())
+    aws = aws or _warm_aws(Aws, ClientFactory)
     target = Target(request.function, request.alias, request.publish,
                     request.bucket or os.environ.get("LAMBDA3_BUCKET") or None)
     with timings.step("plan"):
@@ -81,6 +81,20 @@ def deploy_request(request: BuildRequest, timings: Timings, *, aws=None) -> dict
         with timings.step("apply"):
             applied = apply_plan(aws, plan)
     return result_of(output, desired, plan, applied, aws)
+
+
+_AWS_CACHE: dict[tuple[str | None, str | None], object] = {}
+
+
+def _warm_aws(aws_type, factory_type):
+    """One AWS wrapper per region and endpoint for the life of this (warm) process: clients
+    and their loaded service models are reused by the next invocation, as Lambda keeps
+    module state between invocations of a warm function."""
+    key = (os.environ.get("AWS_REGION"), os.environ.get("LAMBDA3_ENDPOINT_URL")
+           or os.environ.get("AWS_ENDPOINT_URL"))
+    if key not in _AWS_CACHE:
+        _AWS_CACHE[key] = aws_type(factory_type())
+    return _AWS_CACHE[key]
 
 
 def workdir() -> Path:
