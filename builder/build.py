@@ -172,7 +172,7 @@ def _build_custom_layer(ctx: _Context, layer) -> Artifact:
 def _collect(repo: Path, spec, component: str) -> list[Entry]:
     """The component's files, path-checked by the spec (symlinks that a preinstall command
     made to outside the repository are refused here), without caches or bytecode."""
-    from builder.spec import collect_files
+    from builder.paths import collect_files
 
     return [entry_for(name, path) for name, path in collect_files(repo, spec, component)
             if not _is_cache(name)]

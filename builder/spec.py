@@ -1,32 +1,29 @@
-"""The build file (build.yaml, build.yml or build.json): loading, validation, path safety.
+"""The build file (build.yaml, build.yml or build.json): loading, validation, the dataclasses.
 
-`load_spec` finds and parses the build file, validates it against build.schema.json
-(with builder.schema, no dependency), normalises it into frozen dataclasses and checks
-that every listed path exists inside the repository, so that a hostile build file is
-refused before anything is built. Every error is a SpecError naming the file, the key
-path (`layers.models.files[1]`), the line and what is allowed. `preinstall` commands are
-not run here: files a layer's `preinstall` creates are checked once they exist, by
-`collect_files`.
+`load_spec` finds the build file, parses it (builder.buildfile), validates it against
+build.schema.json (with builder.schema, no dependency), normalises it into frozen
+dataclasses and checks that every listed path exists inside the repository (with
+builder.paths), so that a hostile build file is refused before anything is built. Every
+error is a SpecError naming the file, the key path (`layers.models.files[1]`), the line and
+what is allowed. `preinstall` commands are not run here: files a layer's `preinstall`
+creates are checked once they exist, by `builder.paths.collect_files`.
 """
 from __future__ import annotations
 
-import json
-import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from builder.buildfile import parse_build_file, read_build_file
 from builder.errors import SpecError
+from builder.paths import collect_files, join_path, normalise_path, resolve_in_repo
 from builder.schema import JsonPath, SchemaError, format_path, validate_build_file
 
 BUILD_FILES = ("build.yaml", "build.yml", "build.json")
 MAX_LAYERS = 5  # Lambda attaches at most 5 layers to a function
-MAX_BUILD_FILE_BYTES = 1 << 20
-_MAX_NODES = 100_000  # far above any real build file; stops YAML alias bombs
-_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,7 @@ def load_spec(repo_root: Path, build_file: str | None = None) -> Spec:
     repo_root = Path(repo_root)
     name = _find_build_file(repo_root, build_file)
     path = resolve_in_repo(repo_root, name, file=name, key="build file")
-    document, lines = parse_build_file(_read_text(path, name), name)
+    document, lines = parse_build_file(read_build_file(path, name), name)
     doc = _Document(name, lines)
     _check_schema(document, doc)
     spec = _make_spec(document, doc)
@@ -139,124 +136,6 @@ def _find_build_file(repo_root: Path, build_file: str | None) -> str:
                         file=found[0], hint="keep one, or choose one with --build-file")
     return found[0]
 
-
-def _read_text(path: Path, name: str) -> str:
-    if not path.is_file():
-        raise SpecError("the build file is not a regular file", file=name)
-    if path.stat().st_size > MAX_BUILD_FILE_BYTES:
-        raise SpecError(f"the build file is larger than {MAX_BUILD_FILE_BYTES} bytes", file=name)
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"the build file is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                        file=name) from None
-
-
-def parse_build_file(text: str, file: str) -> tuple[Any, dict[JsonPath, int]]:
-    """The document and a map from key paths to 1-based lines; JSON for *.json, else YAML."""
-    if file.endswith(".json"):
-        return _parse_json(text, file)
-    return _parse_yaml(text, file)
-
-
-def _parse_yaml(text: str, file: str) -> tuple[Any, dict[JsonPath, int]]:
-    import yaml
-
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        lines = _node_lines(node, file) if node is not None else {}
-        document = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        detail = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        raise SpecError(f"invalid YAML: {detail}", file=file,
-                        line=mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", file=file) from None
-    finally:
-        loader.dispose()
-    return document, lines
-
-
-def _parse_json(text: str, file: str) -> tuple[Any, dict[JsonPath, int]]:
-    try:
-        document = json.loads(text, object_pairs_hook=_unique_pairs)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=file,
-                        line=exc.lineno) from None
-    except _DuplicateKey as exc:
-        duplicate = exc.args[0]
-    else:
-        duplicate = None
-    import yaml
-
-    # JSON is (nearly) YAML: composing it again gives lines and catches duplicate keys.
-    # Tabs are only ever whitespace in valid JSON, and YAML does not like them.
-    try:
-        node = yaml.compose(text.replace("\t", " "), Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        node = None
-    lines = _node_lines(node, file) if node is not None else {}
-    if duplicate is not None:  # when YAML could not read it and so did not say where
-        raise SpecError(f"duplicate key {duplicate!r}", file=file)
-    return document, lines
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise _DuplicateKey(name)
-        result[name] = value
-    return result
-
-
-def _node_lines(root: Any, file: str) -> dict[JsonPath, int]:
-    """Walk a composed YAML tree: key paths -> lines; refuse non-string and duplicate keys."""
-    import yaml
-
-    lines: dict[JsonPath, int] = {(): root.start_mark.line + 1}
-    stack: list[tuple[Any, JsonPath]] = [(root, ())]
-    visited = 0
-    while stack:
-        node, path = stack.pop()
-        visited += 1
-        if visited > _MAX_NODES:
-            raise SpecError(f"the build file has more than {_MAX_NODES} values (YAML aliases "
-                            "expanding too far?)", file=file)
-        if isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                lines[(*path, index)] = item.start_mark.line + 1
-                stack.append((item, (*path, index)))
-        elif isinstance(node, yaml.MappingNode):
-            stack += _mapping_lines(node, path, lines, file)
-    return lines
-
-
-def _mapping_lines(node: Any, path: JsonPath, lines: dict, file: str) -> list:
-    children = []
-    key = format_path(path) if path else None
-    for key_node, value_node in node.value:
-        line = key_node.start_mark.line + 1
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue  # `<<: *anchor`: the merged keys keep their parent's line
-        if key_node.tag != "tag:yaml.org,2002:str":
-            scalar = isinstance(key_node.value, str)
-            shown = key_node.value if scalar else "a non-scalar"
-            raise SpecError(f"{format_path(path)}: key {shown} is not a string", file=file,
-                            line=line, key=key, hint=f"quote it: '{shown}'" if scalar else None)
-        if (*path, key_node.value) in lines:
-            first = lines[(*path, key_node.value)]
-            raise SpecError(f"{format_path(path)}: duplicate key {key_node.value!r} (first at "
-                            f"line {first})", file=file, line=line, key=key)
-        lines[(*path, key_node.value)] = line
-        children.append((value_node, (*path, key_node.value)))
-    return children
 
 
 @dataclass
@@ -411,30 +290,10 @@ def _integer(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-# -- paths: lexical checks ---------------------------------------------------------------
-
-
-def _normalised(value: str, key: str, base: str, *, file: str, line: int | None = None) -> str:
-    """`value` as a normalised relative posix path ("." for the base itself), or SpecError."""
-    problem = None
-    if "\x00" in value:
-        problem = "contains a NUL character"
-    elif "\\" in value:
-        problem = "contains a backslash; use forward slashes (/)"
-    elif value.startswith("/"):
-        problem = f"is an absolute path; paths are relative to {base}"
-    norm = posixpath.normpath(value) if value else "."
-    if problem is None and (norm == ".." or norm.startswith("../")):
-        problem = f"points outside {base}"
-    if problem is None and ".git" in PurePosixPath(norm).parts:
-        problem = "is inside .git, which is never packaged"
-    if problem:
-        raise SpecError(f"{key}: {value!r} {problem}", file=file, key=key, line=line)
-    return norm
 
 
 def _relative(value: str, doc: _Document, path: JsonPath, base: str = "the repository") -> str:
-    return _normalised(value, format_path(path), base, file=doc.file, line=doc.line(path))
+    return normalise_path(value, format_path(path), base, file=doc.file, line=doc.line(path))
 
 
 def _directory(value: str, doc: _Document, path: JsonPath, base: str = "the repository") -> str:
@@ -471,137 +330,6 @@ def _globs(values: Iterable[str], doc: _Document, path: JsonPath) -> tuple[str, 
     return tuple(patterns)
 
 
-# -- paths: on disk ----------------------------------------------------------------------
-
-
-def resolve_in_repo(repo_root: Path, relative: str, *, file: str, key: str,
-                    line: int | None = None, must_exist: bool = True) -> Path:
-    """The real path of `relative` inside the repository, or SpecError.
-
-    Refuses absolute paths, `..` escapes and any symlink on the way that points outside
-    the repository; with `must_exist`, a path that is not there.
-    """
-    norm = _normalised(relative, key, "the repository", file=file, line=line)
-    root = Path(repo_root).resolve()
-    current = root
-    for part in PurePosixPath(norm).parts:
-        current = current / part
-        if current.is_symlink():
-            shown = current.relative_to(root).as_posix()
-            current = _follow_link(current, root, _where(shown, relative), file, key, line)
-    if must_exist and not current.exists():
-        hint = "entries are paths, not glob patterns" if _GLOB_CHARS.search(relative) else None
-        raise SpecError(f"{key}: {relative!r} not found", file=file, key=key, line=line, hint=hint)
-    return current
-
-
-def _where(shown: str, relative: str) -> str:
-    norm = posixpath.normpath(relative)
-    return repr(shown) if shown == norm else f"{shown!r} (in {relative!r})"
-
-
-def _follow_link(link: Path, root: Path, shown: str, file: str, key: str,
-                 line: int | None) -> Path:
-    try:
-        target = link.resolve(strict=True)
-    except FileNotFoundError:
-        target = link.resolve()  # dangling: judged by where it points
-    except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13, OSError after
-        raise SpecError(f"{key}: {shown} is a symlink loop", file=file, key=key,
-                        line=line) from None
-    if not target.is_relative_to(root):
-        raise SpecError(f"{key}: {shown} is a symlink to {os.readlink(link)!r}, outside the "
-                        "repository", file=file, key=key, line=line)
-    return target
-
-
-def iter_files(repo_root: Path, base: Path, *, file: str, key: str,
-               line: int | None = None) -> Iterator[tuple[str, Path]]:
-    """Every file under `base` (a folder or file in the repository, as resolve_in_repo
-    returns) as (path relative to `base`, real path), in name order; a file as ("", path).
-
-    Symlinks inside are followed when they stay in the repository and refused (SpecError
-    naming the link) when they point outside, loop or dangle. `.git` folders are skipped.
-    """
-    root = Path(repo_root).resolve()
-    base = Path(base).resolve()
-    if not base.is_relative_to(root):
-        raise SpecError(f"{key}: {str(base)!r} is outside the repository", file=file, key=key,
-                        line=line)
-    if base.is_file():
-        yield "", base
-        return
-    walk = _Walk(root, file, key, line)
-    yield from walk.directory(base, base.relative_to(root).as_posix(), "", frozenset({base}))
-
-
-@dataclass
-class _Walk:
-    root: Path
-    file: str
-    key: str
-    line: int | None
-
-    def directory(self, path: Path, shown: str, rel: str, ancestors: frozenset
-                  ) -> Iterator[tuple[str, Path]]:
-        with os.scandir(path) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
-        for entry in entries:
-            if entry.name == ".git":
-                continue
-            child_rel = f"{rel}/{entry.name}" if rel else entry.name
-            child_shown = f"{shown}/{entry.name}" if shown != "." else entry.name
-            yield from self.entry(Path(entry.path), child_shown, child_rel, ancestors)
-
-    def entry(self, path: Path, shown: str, rel: str, ancestors: frozenset
-              ) -> Iterator[tuple[str, Path]]:
-        if path.is_symlink():
-            path = _follow_link(path, self.root, repr(shown), self.file, self.key, self.line)
-            if not path.exists():
-                raise self.error(f"{shown!r} is a broken symlink")
-        if path.is_dir():
-            if path in ancestors:
-                raise self.error(f"{shown!r} is a symlink loop")
-            yield from self.directory(path, shown, rel, ancestors | {path})
-        elif path.is_file():
-            yield rel, path
-        else:
-            raise self.error(f"{shown!r} is not a regular file or folder")
-
-    def error(self, message: str) -> SpecError:
-        return SpecError(f"{self.key}: {message}", file=self.file, key=self.key, line=self.line)
-
-
-def collect_files(repo_root: Path, spec: Spec, component: str) -> list[tuple[str, Path]]:
-    """What goes into the zip of `component` ("function" or a custom layer's key):
-    sorted (path in the zip, real path) pairs, `dest_dir` applied, `exclude` left out
-    (matched as builder.strip.matches does for every glob of the build file)."""
-    from builder.strip import matches
-
-    if component == "function":
-        part: FunctionSpec | LayerSpec = spec.function
-        prefix, at = "", ("function",)
-    else:
-        part = spec.layer(component)
-        prefix, at = part.dest_dir, ("layers", component)
-    found: dict[str, Path] = {}
-    for index, entry in enumerate(part.files):
-        key = format_path((*at, "files", index))
-        line = spec.line_of(key)
-        real = resolve_in_repo(repo_root, _join(part.source_dir, entry), file=spec.file,
-                               key=key, line=line)
-        for rel, path in iter_files(repo_root, real, file=spec.file, key=key, line=line):
-            name = _join(prefix, _join(entry, rel))
-            if not matches(name, part.exclude):
-                found.setdefault(name, path)
-    return sorted(found.items())
-
-
-def _join(base: str, rel: str) -> str:
-    if not rel or rel == ".":
-        return base
-    return rel if base in ("", ".") else f"{base}/{rel}"
-
 
 def _check_paths(repo_root: Path, spec: Spec) -> None:
     """Everything listed exists inside the repository (except what `preinstall` makes)."""
@@ -615,7 +343,7 @@ def _check_paths(repo_root: Path, spec: Spec) -> None:
             continue
         for index, entry in enumerate(layer.files):  # may not exist until preinstall runs
             key = f"{at}.files[{index}]"
-            resolve_in_repo(repo_root, _join(layer.source_dir, entry), file=spec.file,
+            resolve_in_repo(repo_root, join_path(layer.source_dir, entry), file=spec.file,
                             key=key, line=spec.line_of(key), must_exist=False)
 
 

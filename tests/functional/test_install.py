@@ -13,16 +13,15 @@ import pytest
 
 from builder.errors import InstallError, SourceError
 from builder.install import (
-    incompatible_distributions,
     install_requirements,
     installer_version,
     run_preinstall,
     scrubbed_env,
     uv_platform,
-    wheel_tag_supported,
 )
 from builder.runtimes import PROVIDED_PACKAGES, make_target
 from builder.strip import strip_tree
+from builder.wheels import incompatible_distributions, wheel_tag_supported
 
 TOKEN = "ghs_s3cr3tT0kenValue"
 PY311 = make_target("python3.11", "x86_64")

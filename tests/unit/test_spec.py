@@ -7,16 +7,14 @@ from pathlib import Path
 import pytest
 
 from builder.errors import SpecError
+from builder.paths import collect_files, iter_files, resolve_in_repo
 from builder.spec import (
     BUILD_FILES,
     DependenciesSpec,
     FunctionSpec,
     LayerSpec,
     Spec,
-    collect_files,
-    iter_files,
     load_spec,
-    resolve_in_repo,
 )
 
 SEED_YAML = """\
