@@ -1,0 +1,1 @@
+"""The lambda3 benchmark (run it with benchmarks/run; see docs/performance.md)."""

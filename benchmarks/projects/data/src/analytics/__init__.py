@@ -1,0 +1,1 @@
+"""The data function's own code."""

@@ -1,0 +1,1 @@
+"""The web function's own code."""
