@@ -43,7 +43,7 @@ Runner = Callable[[list[str], dict[str, str], "Path | None"], subprocess.Complet
 
 _TAIL_LINES = 20
 _CONSTRAINTS = "runtime-provided-constraints.txt"
-_MAX_ATTEMPTS = 5
+_MAX_ATTEMPTS = 12  # uv names one package without a wheel per failed resolution
 _AWS_KEPT = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CA_BUNDLE", "AWS_EXECUTION_ENV"})
 _SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "APIKEY",
                  "PRIVATE_KEY", "ACCESS_KEY")
@@ -51,6 +51,8 @@ _SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY
 _UV_MANYLINUX = ((2, 17), (2, 28)) + tuple((2, minor) for minor in range(31, 41))
 _SUMMARY = re.compile(r"^\s*(Resolved|Prepared|Installed|Built|Downloaded|Uninstalled|Audited"
                       r"|Successfully installed|warning|WARNING)\b")
+_NO_WHEEL = re.compile(r"Wheels are required for `([A-Za-z0-9][A-Za-z0-9._-]*)`"
+                       r"|is disabled, but attempted to build `([A-Za-z0-9][A-Za-z0-9._-]*)`")
 _FAILED_BUILD = re.compile(r"Failed to build `([A-Za-z0-9][A-Za-z0-9._-]*)=="
                            r"|Failed building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -226,36 +228,63 @@ class _Job:
     secret: str | None
 
     @property
+    def strict(self) -> bool:
+        """Whether the first attempt takes wheels only and sdists are opted into per package
+        (uv, cross-platform: pip with --platform takes wheels only, full stop)."""
+        return not self.native and self.tool.name == "uv"
+
+    @property
     def mode(self) -> str:
         if self.native:
             return "native"
         version = self.target.python_version
         if self.tool.name == "uv":
             return (f"cross-platform: {uv_platform(self.target)}, Python {version}, "
-                    "binary wheels (pure-Python sdists allowed)")
+                    "binary wheels (sdists only for packages with no wheel)")
         return (f"cross-platform: {self.target.pip_platforms()[0]}, Python {version}, "
                 "binary wheels only")
 
     def run(self) -> None:
-        """Install. A package whose newest release needs compiling for the target (its
-        build failed, or it built a wheel the target cannot load) is retried wheel-only,
-        which picks its newest release that has a wheel for the target."""
-        only_binary: list[str] = []
+        """Install, adjusting and repeating until the result is usable.
+
+        Cross-platform with uv, the first attempt takes wheels only (otherwise uv would
+        compile the newest numpy rather than take the newest release with a wheel for the
+        target); a package uv reports as having no usable wheel at all may then build from
+        source, which is right for pure-Python sdists and fails the install for the others.
+        Natively, a package whose newest release fails to build (Lambda has no compiler) is
+        retried wheel-only, which picks its newest release with a wheel.
+        """
+        wheels_only: list[str] = []
+        from_source = sorted(self.local_names) if self.strict else []
         for _ in range(_MAX_ATTEMPTS):
-            proc = self.runner(self.command(only_binary), self.env, self.work)
+            proc = self.runner(self.command(wheels_only, from_source), self.env, self.work)
             _log_output(proc, self.secret)
+            no_wheel = self._no_wheel(proc) - set(from_source) - set(wheels_only)
+            if no_wheel:
+                log.info("%s: no wheel for %s; building from source", ", ".join(sorted(no_wheel)),
+                         self.target.describe())
+                from_source += sorted(no_wheel)
+                _empty(self.dest)
+                continue
             unusable = self._unusable(proc)
             if not unusable and proc.returncode == 0:
                 return
-            if not unusable and not only_binary:
+            stuck = sorted(set(unusable) & set(from_source + wheels_only))
+            if stuck or (not unusable and wheels_only):
+                raise self.needs_compiling(stuck or wheels_only, proc)
+            if not unusable:
                 raise self.failure(proc)
-            if not unusable or set(unusable) <= set(only_binary):
-                break
             log.warning("%s: the newest release needs compiling for %s; trying the newest "
                         "release with a wheel", ", ".join(unusable), self.target.describe())
-            only_binary += [name for name in unusable if name not in only_binary]
+            wheels_only += unusable
             _empty(self.dest)
-        raise self.needs_compiling(unusable or only_binary, proc)
+        raise self.needs_compiling(wheels_only + from_source, proc)
+
+    def _no_wheel(self, proc: subprocess.CompletedProcess) -> set[str]:
+        """Packages a wheels-only attempt failed on because they have no usable wheel."""
+        if not self.strict or proc.returncode == 0:
+            return set()
+        return {normalise(a or b) for a, b in _NO_WHEEL.findall(proc.stderr or "")}
 
     def _unusable(self, proc: subprocess.CompletedProcess) -> list[str]:
         if proc.returncode != 0:
@@ -263,7 +292,7 @@ class _Job:
             return sorted(names - self.local_names)
         return [] if self.native else incompatible_distributions(self.dest, self.target)
 
-    def command(self, only_binary: Sequence[str]) -> list[str]:
+    def command(self, wheels_only: Sequence[str], from_source: Sequence[str] = ()) -> list[str]:
         argv = [*self.tool.argv]
         if self.tool.name == "uv":
             argv += ["pip", "install", "--target", str(self.dest), "--cache-dir",
@@ -272,7 +301,8 @@ class _Job:
                      "--color", "never"]
             if not self.native:
                 argv += ["--python-platform", uv_platform(self.target),
-                         "--python-version", self.target.python_version]
+                         "--python-version", self.target.python_version,
+                         "--only-binary", ":all:"]
         else:
             argv += ["install", "--target", str(self.dest), "--cache-dir", str(self.cache_dir),
                      "--no-compile", "--no-input", "--disable-pip-version-check",
@@ -283,7 +313,9 @@ class _Job:
                 argv += [f"--platform={p}" for p in self.target.pip_platforms()]
         for path in self.requirements:
             argv += ["-c" if path.name == _CONSTRAINTS else "-r", str(path)]
-        for name in only_binary:
+        for name in from_source:
+            argv += ["--no-binary", name]
+        for name in wheels_only:
             argv += ["--only-binary", name]
         return argv
 

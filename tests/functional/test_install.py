@@ -213,9 +213,10 @@ class FakeFetch:
 def install(repo, tmp_path, runner, **kwargs):
     kwargs.setdefault("native", False)
     kwargs.setdefault("fetch_vcs", FakeFetch())
+    kwargs.setdefault("installer", "uv")
     return install_requirements([repo / "requirements.txt"], tmp_path / "site", PY311,
                                 cache_dir=tmp_path / "cache", repo_root=repo, runner=runner,
-                                installer="uv", **kwargs)
+                                **kwargs)
 
 
 def test_requirements_are_rewritten_with_absolute_paths_and_git_checkouts(repo, tmp_path):
@@ -351,10 +352,12 @@ def test_uv_command_for_a_cross_platform_install(repo, tmp_path):
     assert {"--link-mode=copy", "--no-compile-bytecode"} <= set(argv)
     assert argv[argv.index("--python-platform") + 1] == "x86_64-manylinux_2_17"
     assert argv[argv.index("--python-version") + 1] == "3.11"
+    assert argv[argv.index("--only-binary") + 1] == ":all:"
+    assert "--no-binary" not in argv
     assert runner.calls[0][1]["PYTHONDONTWRITEBYTECODE"] == "1"
     assert result.installer == "uv 0.13.9"
     assert result.mode == ("cross-platform: x86_64-manylinux_2_17, Python 3.11, binary wheels "
-                           "(pure-Python sdists allowed)")
+                           "(sdists only for packages with no wheel)")
 
 
 def test_native_installs_are_plain(repo, tmp_path):
@@ -362,6 +365,7 @@ def test_native_installs_are_plain(repo, tmp_path):
     runner = FakeInstaller([Dist("requests", "2.0", "cp311-cp311-linux_x86_64")])
     result = install(repo, tmp_path, runner, native=True)
     assert "--python-platform" not in runner.argv and "--python-version" not in runner.argv
+    assert "--only-binary" not in runner.argv
     assert result.mode == "native"
     assert result.packages == (("requests", "2.0"),)  # built here, for here: no tag check
 
@@ -388,40 +392,103 @@ def test_pip_command_for_cross_and_native(repo, tmp_path):
     assert "--only-binary=:all:" not in runner.argv and "--no-compile" in runner.argv
 
 
-def test_a_wheel_built_here_is_retried_as_wheel_only(repo, tmp_path, caplog):
-    (repo / "requirements.txt").write_text("fastthing\n")
-    runner = FakeInstaller(
-        [Dist("fastthing", "2.0", "cp311-cp311-linux_x86_64"), Dist("pure", "1.0")],
-        [Dist("fastthing", "1.9", "cp311-cp311-manylinux2014_x86_64"), Dist("pure", "1.0")])
+UV_NO_WHEEL = (
+    "error: No solution found when resolving dependencies\n  cause: Because all versions of "
+    "{0} have no usable wheels and you require {0}, we can conclude that your requirements are "
+    "unsatisfiable.\n\nhint: Wheels are required for `{0}` because building from source is "
+    "disabled for all packages (i.e., with `--no-build`)\n")
+
+
+def test_a_package_with_no_wheel_at_all_is_then_built_from_source(repo, tmp_path, caplog):
+    # uv names one such package per failed resolution: each is let through in turn.
+    caplog.set_level(logging.INFO)
+    (repo / "requirements.txt").write_text("requests\ndocopt\nPyJsParser\n")
+    runner = FakeInstaller((1, UV_NO_WHEEL.format("docopt")), (1, UV_NO_WHEEL.format("pyjsparser")),
+                           [Dist("requests", "2.0"), Dist("docopt", "0.6.2"),
+                            Dist("pyjsparser", "2.7.1")])
     result = install(repo, tmp_path, runner)
-    assert "--only-binary" not in runner.calls[0][0]
-    assert runner.argv[-2:] == ["--only-binary", "fastthing"]
-    assert result.packages == (("fastthing", "1.9"), ("pure", "1.0"))
-    assert "fastthing: the newest release needs compiling" in caplog.text
+    first, second, third = (call[0] for call in runner.calls)
+    assert "--no-binary" not in first
+    assert second[-2:] == ["--no-binary", "docopt"]
+    assert third[-4:] == ["--no-binary", "docopt", "--no-binary", "pyjsparser"]
+    assert third[third.index("--only-binary") + 1] == ":all:"
+    assert dict(result.packages) == {"requests": "2.0", "docopt": "0.6.2", "pyjsparser": "2.7.1"}
+    assert "docopt: no wheel for python3.11" in caplog.text
 
 
-def test_a_failed_build_is_retried_as_wheel_only(repo, tmp_path):
+def test_a_local_package_is_built_from_source_from_the_start(repo, tmp_path):
+    (repo / "mylib").mkdir()
+    (repo / "requirements.txt").write_text("mylib @ ./mylib\n./unnamed\n")
+    (repo / "unnamed").mkdir()
+    runner = FakeInstaller(
+        (1, "error: Building source distributions is disabled, but attempted to build `unnamed`\n"),
+        [Dist("mylib", "1.0"), Dist("unnamed", "0.1")])
+    result = install(repo, tmp_path, runner)
+    assert runner.calls[0][0][-2:] == ["--no-binary", "mylib"]
+    assert runner.argv[-4:] == ["--no-binary", "mylib", "--no-binary", "unnamed"]
+    assert dict(result.packages) == {"mylib": "1.0", "unnamed": "0.1"}
+
+
+def test_an_sdist_that_builds_for_this_machine_only_fails_the_install(repo, tmp_path):
+    (repo / "requirements.txt").write_text("fastthing\n")
+    runner = FakeInstaller((1, UV_NO_WHEEL.format("fastthing")),
+                           [Dist("fastthing", "2.0", "cp311-cp311-linux_x86_64")])
+    with pytest.raises(InstallError) as failure:
+        install(repo, tmp_path, runner)
+    assert len(runner.calls) == 2
+    assert ("package fastthing needs compiling for the target (no wheel for "
+            "manylinux_2_26_x86_64 / Python 3.11)") in str(failure.value)
+    assert "pin a version with a wheel or build inside Lambda" in str(failure.value)
+    assert failure.value.file == "requirements.txt"
+
+
+def test_an_sdist_that_fails_to_build_fails_the_install(repo, tmp_path):
+    (repo / "requirements.txt").write_text("cbor2==6.3.0\n")
+    runner = FakeInstaller((1, UV_NO_WHEEL.format("cbor2")),
+                           (1, "   Building cbor2==6.3.0\nerror: Failed to build `cbor2==6.3.0`\n"
+                               "  cause: cargo failed\n"))
+    with pytest.raises(InstallError) as failure:
+        install(repo, tmp_path, runner)
+    assert len(runner.calls) == 2
+    assert "package cbor2 needs compiling for the target" in str(failure.value)
+    assert "cargo failed" in str(failure.value)
+
+
+def test_natively_a_failed_build_is_retried_as_wheel_only(repo, tmp_path, caplog):
     (repo / "requirements.txt").write_text("cbor2\n")
     runner = FakeInstaller((1, "   Building cbor2==6.3.0\nerror: Failed to build `cbor2==6.3.0`\n"
                                "  cause: cargo failed\n"),
                            [Dist("cbor2", "5.9.0", "cp311-cp311-manylinux_2_17_x86_64")])
-    result = install(repo, tmp_path, runner)
+    result = install(repo, tmp_path, runner, native=True)
+    assert "--only-binary" not in runner.calls[0][0]
+    assert runner.argv[-2:] == ["--only-binary", "cbor2"]
     assert result.packages == (("cbor2", "5.9.0"),)
+    assert "cbor2: the newest release needs compiling" in caplog.text
 
 
-def test_no_wheel_at_all_says_what_to_do(repo, tmp_path):
+def test_natively_no_wheel_at_all_says_what_to_do(repo, tmp_path):
     (repo / "requirements.txt").write_text("fastthing\n")
     runner = FakeInstaller(
-        [Dist("fastthing", "2.0", "cp311-cp311-linux_x86_64")],
-        (1, "No solution found: fastthing has no usable wheels\n"))
+        (1, "error: Failed to build `fastthing==2.0`\n  cause: no compiler\n"),
+        (1, UV_NO_WHEEL.format("fastthing")))
     with pytest.raises(InstallError) as failure:
-        install(repo, tmp_path, runner)
+        install(repo, tmp_path, runner, native=True)
     message = str(failure.value)
-    assert ("package fastthing needs compiling for the target (no wheel for "
-            "manylinux_2_26_x86_64 / Python 3.11)") in message
-    assert "has no usable wheels" in message
+    assert "package fastthing needs compiling for the target" in message
+    assert "have no usable wheels" in message
     assert "pin a version with a wheel or build inside Lambda" in message
-    assert failure.value.file == "requirements.txt"
+
+
+def test_pip_cross_platform_takes_wheels_only_and_reports_a_missing_one(repo, tmp_path):
+    (repo / "requirements.txt").write_text("docopt\n")
+    runner = FakeInstaller((1, "ERROR: Could not find a version that satisfies the requirement "
+                               "docopt (from versions: none)\n"),
+                           version="pip 24.0 from /x (python 3.11)")
+    with pytest.raises(InstallError) as failure:
+        install(repo, tmp_path, runner, installer="pip")
+    assert len(runner.calls) == 1 and "--no-binary" not in runner.argv
+    assert "pip failed with exit code 1" in str(failure.value)
+    assert "from versions: none" in str(failure.value)
 
 
 def test_installer_failure_carries_the_command_and_the_stderr_tail(repo, tmp_path):
@@ -594,18 +661,27 @@ def test_pip_fallback_installs_wheels_for_the_target(pypi):
 
 
 @pytest.mark.network
-@pytest.mark.slow
-def test_newest_release_without_a_target_wheel_falls_back_to_one_with(pypi, monkeypatch,
-                                                                     caplog):
+def test_newest_release_without_a_target_wheel_gives_way_to_one_with(pypi, monkeypatch, caplog):
     # cbor2 6.x ships only manylinux_2_28 wheels for x86_64 (too new for python3.11's glibc
-    # 2.26) and a Rust sdist; 5.x has manylinux2014 wheels. Cargo is kept offline so the
-    # doomed build fails at once.
+    # 2.26) and a Rust sdist; 5.x has manylinux2014 wheels. Nothing is compiled: cargo is
+    # kept offline, and a build attempt would show in the log.
     monkeypatch.setenv("CARGO_NET_OFFLINE", "true")
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.DEBUG)
     result, site = pypi("cbor2", "cbor2\n")
-    assert "cbor2: the newest release needs compiling" in caplog.text
+    assert "Building cbor2" not in caplog.text and "needs compiling" not in caplog.text
     assert incompatible_distributions(site, PY311) == []
     assert int(dict(result.packages)["cbor2"].split(".")[0]) < 6
+
+
+@pytest.mark.network
+def test_a_pure_python_sdist_is_built_beside_wheels_for_the_target(pypi, caplog):
+    # docopt has never published a wheel; PyYAML has wheels for the target.
+    caplog.set_level(logging.INFO)
+    result, site = pypi("sdist", "docopt==0.6.2\nPyYAML\n")
+    assert dict(result.packages)["docopt"] == "0.6.2"
+    assert "docopt: no wheel for python3.11" in caplog.text
+    assert (site / "docopt.py").is_file()
+    assert incompatible_distributions(site, PY311) == []
 
 
 @pytest.mark.network
