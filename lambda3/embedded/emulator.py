@@ -174,6 +174,7 @@ class Emulator:
         self._server.server_close()
         self._thread.join()
         self._server = None
+        self.invoker.close()
         if self._own_state_dir and self._state_dir is not None:
             shutil.rmtree(self._state_dir, ignore_errors=True)
             self._state_dir = None

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lambda3.embedded.child_process import Outcome
+    from lambda3.embedded.worker import Outcome
 
 _logger = logging.getLogger(__name__)
 _LOGS_LOCK = threading.Lock()  # moto's log streams are not thread-safe
@@ -79,4 +79,6 @@ def _report_line(request_id: str, outcome: Outcome, memory: int) -> str:
         f"Billed Duration: {max(math.ceil(outcome.duration_ms), 1)} ms\t"
         f"Memory Size: {memory} MB\tMax Memory Used: {outcome.max_memory_mb} MB"
     )
+    if outcome.init_ms is not None:
+        line += f"\tInit Duration: {outcome.init_ms:.2f} ms"
     return line + "\tStatus: timeout" if outcome.timed_out else line

@@ -2,9 +2,9 @@
 
 The function (and the version or alias a qualifier names), its code zip and its layers are
 read from the emulator's own moto backend (`lambda3.embedded.functions`): the invoker lives
-in the emulator's process. Each invocation is one child process
-(`lambda3.embedded.child_process`), ``python -I -S -B lambda_runtime.py``, shaped like
-Lambda's Python runtime:
+in the emulator's process. A function runs in warm child processes
+(`lambda3.embedded.worker`), ``python -I -S -B lambda_runtime.py``, shaped like Lambda's
+Python runtime and kept between invocations as Lambda keeps an execution environment:
 
 - ``sys.path`` = task root, ``<opt>/python/lib/pythonX.Y/site-packages``, ``<opt>/python``,
   a runtime dir holding only the SDK closure Lambda provides (boto3, botocore, s3transfer,
@@ -27,8 +27,11 @@ Lambda's Python runtime:
 - The configured Timeout is enforced by killing the child's process group. Processes the
   function leaves behind are killed when the invocation ends (Lambda would freeze them).
 
-Module-level state does not survive between invocations, since every invocation imports the
-handler afresh. Two concurrent invocations of one function share its tmp dir.
+The handler is imported once per environment, so module state, imports and clients survive
+between invocations. An environment serves one invocation at a time: concurrent invocations
+of one function get more environments (sharing its tmp dir). A new code zip, layer list or
+configuration gets a new environment; a timeout, an exit or an init error ends one; `reset`
+ends them all (cold start), `close` too.
 
 stdout and stderr are the log (`lambda3.embedded.invocation_log`): each line goes to the
 caller's callback and to the emulator's CloudWatch Logs (``/aws/lambda/NAME``) as it
@@ -42,7 +45,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -52,10 +54,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lambda3.embedded.child_process import Outcome, platform_error, run_child
 from lambda3.embedded.code_cache import CodeCache
 from lambda3.embedded.functions import Function, FunctionNotFound, parse_reference, read_function
 from lambda3.embedded.invocation_log import CloudWatchStream, InvocationLog
+from lambda3.embedded.worker import Outcome, Worker, platform_error
 
 __all__ = ["DEFAULT_ACCOUNT", "NETWORK_VARIABLES", "FunctionNotFound", "InvokeResult",
            "LocalInvoker"]
@@ -108,6 +110,17 @@ def _runtime_notice(fn: Function) -> str | None:
     )
 
 
+@dataclass
+class _Environment:
+    """A warm worker and what it was started for."""
+
+    key: tuple
+    name: str
+    stream: str
+    worker: Worker
+    generation: int
+
+
 class LocalInvoker:
     """Runs the functions an emulator holds; see the module docstring for the sandbox."""
 
@@ -122,7 +135,8 @@ class LocalInvoker:
         self._log_listener = log_listener  # (function name, line), for every invocation
         self._code = CodeCache(self._state)
         self._lock = threading.Lock()
-        self._streams: dict[tuple[str, str], str] = {}  # (name, version) -> warm log stream
+        self._idle: list[_Environment] = []
+        self._generations: dict[str, int] = {}  # function name -> resets so far
 
     def resolve(self, function: str, qualifier: str | None = None) -> str:
         """The version `qualifier` (or one in `function`) selects; FunctionNotFound if none."""
@@ -132,47 +146,101 @@ class LocalInvoker:
                on_log_line: Callable[[str], None] | None = None) -> InvokeResult:
         fn = read_function(function, qualifier, self.region, self.account)
         request_id = str(uuid.uuid4())
-        tmp_dir, stream = self._sandbox(fn)
         listeners = [on_log_line] if on_log_line else []
         if self._log_listener:
             listener = self._log_listener
             listeners.append(lambda line: listener(fn.name, line))
+        failure = _unsupported(fn)
+        environment = None
+        if failure is None:
+            try:
+                environment = self._acquire(fn)
+            except zipfile.BadZipFile as e:
+                message = f"the code or a layer of {fn.name} is not a valid zip file: {e}"
+                failure = "Lambda3.InvalidZip", message
+        stream = environment.stream if environment else _stream_name(fn.version)
         group = f"/aws/lambda/{fn.name}"
         log = InvocationLog(CloudWatchStream(fn.account, fn.region, group, stream), listeners)
         log.start(request_id, fn.version)
         notice = _runtime_notice(fn)
         if notice:
             log.emit(notice)
-        outcome = self._execute(fn, tmp_dir, stream, request_id, payload, log)
+        if environment is None:
+            log.emit(f"lambda3: {failure[1]}")
+            outcome = Outcome(platform_error(*failure), "Unhandled")
+        else:
+            outcome = self._run(environment, fn, request_id, payload, log)
         log.end(request_id, outcome, fn.memory)
         return InvokeResult(
             200, outcome.payload, outcome.function_error, log.text(), fn.version, request_id
         )
 
     def reset(self, function: str | None = None) -> None:
-        """Start cold: wipe the function's tmp dir (every function's when None)."""
-        with self._lock:
-            if function is None:
-                self._streams.clear()
-                shutil.rmtree(self._state / "tmp", ignore_errors=True)
-                return
+        """Start cold: end the function's environments and wipe its tmp dir (every
+        function's when None). Environments busy with an invocation end after it."""
+        name = None
+        if function is not None:
             name = parse_reference(function, None, self.region, self.account)[0]
-            for key in [k for k in self._streams if k[0] == name]:
-                del self._streams[key]
-            shutil.rmtree(self._state / "tmp" / name, ignore_errors=True)
-
-    def _sandbox(self, fn: Function) -> tuple[Path, str]:
-        """The function's tmp dir and the log stream of its warm environment."""
         with self._lock:
+            ended = [e for e in self._idle if name in (None, e.name)]
+            self._idle = [e for e in self._idle if e not in ended]
+            names = set(self._generations) if name is None else {name}
+            for each in names:
+                self._generations[each] = self._generations.get(each, 0) + 1
+            shutil.rmtree(self._state / "tmp" / (name or ""), ignore_errors=True)
+        for environment in ended:
+            environment.worker.kill()
+
+    def close(self) -> None:
+        """End every idle environment (the emulator is stopping)."""
+        with self._lock:
+            ended, self._idle = self._idle, []
+        for environment in ended:
+            environment.worker.kill()
+
+    def _acquire(self, fn: Function) -> _Environment:
+        """An idle environment for exactly this configuration, or a new one."""
+        key = _configuration(fn)
+        with self._lock:
+            for environment in self._idle:
+                if environment.key == key:
+                    self._idle.remove(environment)
+                    return environment
+            stale = [e for e in self._idle if e.key[:2] == key[:2]]  # superseded code/config
+            self._idle = [e for e in self._idle if e not in stale]
+            generation = self._generations.setdefault(fn.name, 0)
             tmp_dir = self._state / "tmp" / fn.name
-            if not tmp_dir.is_dir():
-                tmp_dir.mkdir(parents=True)
-                self._streams = {k: v for k, v in self._streams.items() if k[0] != fn.name}
-            key = (fn.name, fn.version)
-            if key not in self._streams:
-                day = datetime.now(timezone.utc).strftime("%Y/%m/%d")
-                self._streams[key] = f"{day}/[{fn.version}]{uuid.uuid4().hex}"
-            return tmp_dir, self._streams[key]
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        for environment in stale:
+            environment.worker.kill()
+        task, opt, runtime = self._code.directories(fn)
+        stream = _stream_name(fn.version)
+        version = fn.runtime.removeprefix("python")
+        path = [str(task), str(opt / f"python/lib/python{version}/site-packages"),
+                str(opt / "python"), str(runtime)]
+        env = self._child_env(fn, tmp_dir, stream, task, opt, runtime)
+        return _Environment(key, fn.name, stream, Worker(env, task, path, tmp_dir), generation)
+
+    def _run(self, environment: _Environment, fn: Function, request_id: str, payload: bytes,
+             log: InvocationLog) -> Outcome:
+        request = {
+            "request_id": request_id,
+            "invoked_function_arn": fn.invoked_arn,
+            "deadline_ms": int((time.time() + fn.timeout) * 1000),
+        }
+        try:
+            outcome = environment.worker.invoke(request, payload, fn.timeout, log)
+        except BaseException:
+            environment.worker.kill()
+            raise
+        with self._lock:
+            keep = (environment.worker.alive
+                    and self._generations.get(fn.name, 0) == environment.generation)
+            if keep:
+                self._idle.append(environment)
+        if not keep:
+            environment.worker.kill()
+        return outcome
 
     def _child_env(self, fn: Function, tmp_dir: Path, stream: str, task: Path, opt: Path,
                    runtime: Path) -> dict[str, str]:
@@ -206,31 +274,18 @@ class LocalInvoker:
         configured = {k: str(v) for k, v in fn.environment.items() if k not in _RESERVED}
         return {**env, **_network_settings(), **configured}
 
-    def _execute(self, fn: Function, tmp_dir: Path, stream: str, request_id: str,
-                 payload: bytes, log: InvocationLog) -> Outcome:
-        failure = _unsupported(fn)
-        if failure is None:
-            try:
-                task, opt, runtime = self._code.directories(fn)
-            except zipfile.BadZipFile as e:
-                message = f"the code or a layer of {fn.name} is not a valid zip file: {e}"
-                failure = "Lambda3.InvalidZip", message
-        if failure:
-            log.emit(f"lambda3: {failure[1]}")
-            return Outcome(platform_error(*failure), "Unhandled")
-        version = fn.runtime.removeprefix("python")
-        request = {
-            "request_id": request_id,
-            "invoked_function_arn": fn.invoked_arn,
-            "deadline_ms": int((time.time() + fn.timeout) * 1000),
-            "tmp_dir": str(tmp_dir),
-            "path": [str(task), str(opt / f"python/lib/python{version}/site-packages"),
-                     str(opt / "python"), str(runtime)],
-        }
-        env = self._child_env(fn, tmp_dir, stream, task, opt, runtime)
-        (self._state / "run").mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self._state / "run") as work:
-            return run_child(fn, Path(work), request, payload, env, task, log)
+
+
+def _configuration(fn: Function) -> tuple:
+    """What an environment is started for: a change to any of it needs a new one."""
+    return (fn.name, fn.version, fn.code_sha, tuple(sha for sha, _ in fn.layers), fn.handler,
+            fn.runtime, fn.timeout, fn.memory, tuple(sorted(fn.environment.items())))
+
+
+def _stream_name(version: str) -> str:
+    """A log stream name as Lambda gives each execution environment."""
+    day = datetime.now(timezone.utc).strftime("%Y/%m/%d")
+    return f"{day}/[{version}]{uuid.uuid4().hex}"
 
 
 # How this machine reaches the network (its CA bundle, its proxies): not secrets, and a

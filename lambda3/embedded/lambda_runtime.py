@@ -1,11 +1,14 @@
-"""The Python runtime of the local invoker: one invocation in a child process.
+"""The Python runtime of the local invoker: a warm execution environment in a child process.
 
-Started as ``python -I -S -B lambda_runtime.py WORK_DIR`` by `LocalInvoker`, with an
-environment shaped like Lambda's. It reads ``WORK_DIR/request.json`` (sys.path entries,
-request id, deadline, invoked ARN, the stand-in for /tmp) and ``WORK_DIR/event.json``,
-imports the handler named by ``_HANDLER``, calls it and writes the outcome to
-``WORK_DIR/result.json``. Everything the function prints goes to stdout/stderr, which the
-parent turns into the invocation's log; the result never travels through stdout.
+Started as ``python -I -S -B lambda_runtime.py IN_FD OUT_FD`` by
+`lambda3.embedded.worker.Worker`, with an environment shaped like Lambda's. The first line
+on IN_FD sets the environment up (sys.path entries, the stand-in for /tmp, the end-of-output
+marker); every further line is one invocation (request id, deadline, invoked ARN, the event)
+whose outcome goes back as one line on OUT_FD. The handler named by ``_HANDLER`` is
+imported on the first invocation and kept, as in a warm Lambda environment; an import
+failure is reported and ends the process. Everything the function prints goes to
+stdout/stderr, which the parent turns into the invocation's log; the result never travels
+through stdout.
 
 Error payloads and log records follow the shapes of AWS's Python runtime interface client
 (``awslambdaric``). Only the standard library may be imported here: the child has no
@@ -171,7 +174,7 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def setup_logging(request_id: str) -> None:
+def setup_logging(request_filter: logging.Filter) -> None:
     """The root logger the Python runtime configures (level left at WARNING)."""
     logging.Formatter.converter = time.gmtime
     handler = logging.StreamHandler(sys.stdout)
@@ -181,7 +184,7 @@ def setup_logging(request_id: str) -> None:
             "%Y-%m-%dT%H:%M:%S",
         )
     )
-    handler.addFilter(_RequestIdFilter(request_id))
+    handler.addFilter(request_filter)
     logging.getLogger().addHandler(handler)
 
 
@@ -275,13 +278,9 @@ def init_handler():
         return None, exception_error(exc, "")
 
 
-def run_invocation(request: dict, event_bytes: bytes) -> dict:
-    """Init (import the handler), then invoke it; return the outcome as a dict."""
+def run_invocation(handler, request: dict, event_bytes: bytes) -> dict:
+    """Invoke the handler once; return the outcome as a dict."""
     request_id = request["request_id"]
-    handler, error = init_handler()
-    if error:
-        log_error(error)
-        return {"error": error, "duration_ms": 0.0}
     started = time.monotonic()
     try:
         payload = marshal(handler(unmarshal(event_bytes), LambdaContext(request)))
@@ -313,25 +312,52 @@ def _max_rss_kb() -> int:
     return rss // 1024 if sys.platform == "darwin" else rss
 
 
+class _Worker:
+    """The serving loop: init on the first request, then one invocation per request."""
+
+    def __init__(self, requests, results, marker: str):
+        self.requests, self.results, self.marker = requests, results, marker
+        self.handler = None
+        self.request_filter = _RequestIdFilter("")
+
+    def serve(self) -> int:
+        for line in iter(self.requests.readline, b""):
+            request = json.loads(line)
+            outcome = self.handle(request, base64.b64decode(request.pop("event")))
+            outcome["max_rss_kb"] = _max_rss_kb()
+            sys.stdout.write(self.marker + "\n")
+            self.results.write(json.dumps(outcome) + "\n")
+            self.results.flush()
+            if outcome.get("fatal"):
+                return 1
+        return 0
+
+    def handle(self, request: dict, event_bytes: bytes) -> dict:
+        self.request_filter.request_id = request["request_id"]
+        if self.handler is not None:
+            return run_invocation(self.handler, request, event_bytes)
+        started = time.monotonic()
+        self.handler, error = init_handler()
+        init_ms = (time.monotonic() - started) * 1000
+        if error:  # Lambda reports it for this invocation and starts the next one afresh
+            log_error(error)
+            return {"error": error, "duration_ms": 0.0, "init_ms": init_ms, "fatal": True}
+        return {**run_invocation(self.handler, request, event_bytes), "init_ms": init_ms}
+
+
 def main(argv: list[str]) -> int:
-    work_dir = argv[1]
-    with open(os.path.join(work_dir, "request.json"), encoding="utf-8") as f:
-        request = json.load(f)
-    with open(os.path.join(work_dir, "event.json"), "rb") as f:
-        event_bytes = f.read()
-    # Opened before the read-only hook is installed: the work dir is outside the tmp dir.
-    result_file = open(os.path.join(work_dir, "result.json"), "w", encoding="utf-8")
-    sys.path[:0] = request["path"]
-    install_read_only_hook(request["tmp_dir"])
+    # The pipes are opened before the read-only hook is installed (it checks paths only).
+    requests = os.fdopen(int(argv[1]), "rb")
+    results = os.fdopen(int(argv[2]), "w", encoding="utf-8")
+    setup = json.loads(requests.readline())
+    sys.path[:0] = setup["path"]
+    install_read_only_hook(setup["tmp_dir"])
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(encoding="utf-8", errors="backslashreplace")
     sys.stdout, sys.stderr = _Unbuffered(sys.stdout), _Unbuffered(sys.stderr)
-    setup_logging(request["request_id"])
-    outcome = run_invocation(request, event_bytes)
-    outcome["max_rss_kb"] = _max_rss_kb()
-    with result_file:
-        json.dump(outcome, result_file)
-    return 0
+    worker = _Worker(requests, results, "\0" + setup["marker"])
+    setup_logging(worker.request_filter)
+    return worker.serve()
 
 
 if __name__ == "__main__":

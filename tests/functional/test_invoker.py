@@ -100,6 +100,118 @@ def test_tmp_is_kept_while_warm_and_wiped_when_cold(aws):
     assert _invoke(aws, "counter")[1] == 1
 
 
+WARM = """
+import os, time
+STARTED = time.time()
+calls = []
+print("init", flush=True)
+def handler(event, context):
+    calls.append(context.aws_request_id)
+    print("call", len(calls))
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    return {"calls": len(calls), "pid": os.getpid(), "started": STARTED,
+            "stream": context.log_stream_name, "revision": REVISION}
+"""
+
+
+def _warm(revision: int) -> str:
+    return WARM + f"REVISION = {revision}\n"
+
+
+def test_module_state_and_imports_survive_while_warm(aws):
+    _function(aws, "warm", _warm(1))
+    first, second = (aws.emulator.invoker.invoke("warm", b"{}") for _ in range(2))
+    one, two = json.loads(first.payload), json.loads(second.payload)
+    assert (one["calls"], two["calls"]) == (1, 2)
+    assert one["pid"] == two["pid"] and one["started"] == two["started"]
+    assert one["stream"] == two["stream"]
+    assert "init" in first.log.splitlines() and "init" not in second.log.splitlines()
+    assert "Init Duration: " in first.log.splitlines()[-1]
+    assert "Init Duration" not in second.log
+    assert second.log.splitlines()[1:2] == ["call 2"] and "call 1" not in second.log
+
+
+def test_new_code_or_configuration_gets_a_new_environment(aws):
+    _function(aws, "evolving", _warm(1))
+    lam = aws.client("lambda")
+    before = _invoke(aws, "evolving")[1]
+    lam.update_function_code(FunctionName="evolving", ZipFile=make_zip({"app.py": _warm(2)}))
+    after_code = _invoke(aws, "evolving")[1]
+    lam.update_function_configuration(FunctionName="evolving",
+                                      Environment={"Variables": {"STAGE": "b"}})
+    after_config = _invoke(aws, "evolving")[1]
+    assert (before["revision"], after_code["revision"]) == (1, 2)
+    assert len({before["pid"], after_code["pid"], after_config["pid"]}) == 3
+    assert after_code["calls"] == after_config["calls"] == 1
+
+
+def test_reset_timeout_and_exit_each_start_the_next_invocation_cold(aws):
+    _function(aws, "fragile", _warm(1), Timeout=1)
+    lam, invoker = aws.client("lambda"), aws.emulator.invoker
+    pids = [_invoke(aws, "fragile")[1]["pid"]]
+    invoker.reset("fragile")
+    pids.append(_invoke(aws, "fragile")[1]["pid"])
+    _, payload = _invoke(aws, "fragile", {"sleep": 3})
+    assert payload["errorType"] == "Sandbox.Timedout"
+    answer = _invoke(aws, "fragile")[1]
+    pids.append(answer["pid"])
+    assert len(set(pids)) == 3 and answer["calls"] == 1
+    lam.update_function_code(FunctionName="fragile", ZipFile=make_zip({
+        "app.py": "import os, sys\nn = []\ndef handler(e, c):\n    n.append(1)\n"
+                  "    if e.get('exit'):\n        sys.exit(0)\n    return len(n)\n"}))
+    assert [_invoke(aws, "fragile")[1] for _ in range(2)] == [1, 2]
+    _, payload = _invoke(aws, "fragile", {"exit": True})
+    assert payload["errorType"] == "Runtime.ExitError"
+    assert _invoke(aws, "fragile")[1] == 1
+
+
+def test_an_init_error_is_reported_on_every_invocation(aws):
+    _function(aws, "unimportable", "raise ValueError('at import')\n")
+    for _ in range(2):
+        response, payload = _invoke(aws, "unimportable")
+        assert (payload["errorType"], payload["errorMessage"]) == ("ValueError", "at import")
+
+
+def test_concurrent_invocations_of_one_function_get_their_own_environments(aws):
+    _function(aws, "busy", _warm(1))
+    answers: list[dict] = []
+    callers = [threading.Thread(target=lambda: answers.append(_invoke(aws, "busy",
+                                                                      {"sleep": 0.5})[1]))
+               for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert len({a["pid"] for a in answers}) == 2 and {a["calls"] for a in answers} == {1}
+    assert len({a["stream"] for a in answers}) == 2
+    assert _invoke(aws, "busy")[1]["calls"] == 2  # a warm one is reused
+
+
+LINGER = """
+import subprocess
+def handler(event, context):
+    return subprocess.Popen(["sleep", "30"]).pid
+"""
+
+
+def test_processes_a_function_leaves_running_end_with_its_invocation(aws):
+    _function(aws, "linger", LINGER)
+    pid = _invoke(aws, "linger")[1]
+    deadline = time.monotonic() + 5
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 READ_ONLY = """
 import os, shutil
 def attempt(action):
