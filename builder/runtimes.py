@@ -89,14 +89,26 @@ def running_in_lambda() -> bool:
 
 
 def is_native(target: Target) -> bool:
-    """True when this process *is* the target: inside Lambda, same Python, same CPU."""
+    """True when this process *is* the target: inside Lambda, same Python, same CPU, and a
+    glibc no newer than the target's (an emulated Lambda on a newer Linux would otherwise
+    install wheels that the real runtime cannot load)."""
     here = f"python{sys.version_info.major}.{sys.version_info.minor}"
     return (
         running_in_lambda()
         and os.environ.get("AWS_EXECUTION_ENV") == f"AWS_Lambda_{target.runtime}"
         and here == target.runtime
         and platform.machine() == target.machine
+        and (glibc_version() or (99, 0)) <= target.manylinux
     )
+
+
+def glibc_version() -> tuple[int, int] | None:
+    """This process's glibc as (major, minor); None when it is not linked against glibc."""
+    library, version = platform.libc_ver()
+    parts = version.split(".")
+    if library != "glibc" or len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+        return None
+    return int(parts[0]), int(parts[1])
 
 
 def provided_versions() -> dict[str, str]:
