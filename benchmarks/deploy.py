@@ -234,13 +234,11 @@ def run_deploys(projects: dict[str, Path], work: Path, env: dict[str, str], *, r
                 candidate.setup(allow=tuple(f"bench-{name}-*" for name in projects))
                 notes.append(f"builder bootstrapped into the emulator in "
                              f"{time.perf_counter() - started:.1f} s (not counted); a ping "
-                             f"invocation of it takes {candidate.ping_s:.2f} s (median of 3): "
-                             "the emulator starts a fresh process per invocation, so every "
-                             "deploy there pays interpreter start and imports. Inside the "
-                             "emulator the builder takes itself for Lambda's own runtime and "
-                             "installs natively for this machine, whose glibc is newer than "
-                             "Amazon Linux 2's: the cross-target install is what the cold "
-                             "build section measures")
+                             f"invocation of it takes {candidate.ping_s:.2f} s (median of 3). "
+                             "The emulator keeps a warm environment per function as Lambda "
+                             "does (a cold deploy resets it: new process, empty /tmp). The "
+                             "builder there installs for the real runtime (cross-platform), "
+                             "since this machine's glibc is newer than Amazon Linux's")
                 runner = candidate
             except Exception as error:  # noqa: BLE001 - any failure means: use the fallback
                 notes.append(f"builder function mode unavailable ({type(error).__name__}: "
