@@ -25,7 +25,7 @@ from benchmarks.measure import (
     find_python,
     loadable,
 )
-from benchmarks.projects import NAMES, RUNTIME, write_projects
+from benchmarks.projects import NAMES, RUNTIME, project_dirs
 from benchmarks.report import render_markdown, render_text, summary
 from benchmarks.targets import TOOLS, evaluate_targets, tool_time
 from benchmarks.tools import (
@@ -275,7 +275,7 @@ def profile(project_name: str, args) -> int:
         log("installing pyinstrument into benchmarks/.cache/tools (first use only)")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(tools),
                         "pyinstrument"], check=True)
-    project = write_projects()[project_name]
+    project = project_dirs()[project_name]
     work = CACHE / "work" / "profile"
     shutil.rmtree(work, ignore_errors=True)
     env = {**pypi_env(work / "caches"), "PYTHONPATH": str(tools)}
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         return profile(args.profile, args)
     sections = set(args.only or ("cold", "deploy", "determinism", "levers"))
     started = time.perf_counter()
-    projects = write_projects()
+    projects = project_dirs()
     work = CACHE / "work"
     shutil.rmtree(work, ignore_errors=True)
     results: dict = {"schema": 1, "notes": list(NOTES)}

@@ -57,20 +57,24 @@ def file_code_sha256(path: Path) -> tuple[str, str]:
     return base64.b64encode(digest.digest()).decode("ascii"), digest.hexdigest()
 
 
-def walk_entries(base: Path, prefix: str = "", *, skip=None) -> list[Entry]:
+def walk_entries(base: Path, prefix: str = "", *, skip=None,
+                 bytecode: bool = False) -> list[Entry]:
     """Every regular file below `base` (symlinks followed) as entries named prefix/relative.
 
-    `skip(arcname)` may reject entries; __pycache__, .git and *.pyc are always left out.
+    `skip(arcname)` may reject entries; .git is always left out, and so are __pycache__ and
+    *.pyc unless `bytecode` (for a tree compiled on purpose, see `compile_bytecode`).
     """
+    skip_dirs = {".git"} if bytecode else _SKIP_DIRS
+    skip_suffixes = () if bytecode else _SKIP_SUFFIXES
     if base.is_file():
         name = _join(prefix, base.name) if prefix else base.name
         return [] if skip and skip(name) else [entry_for(name, base)]
     entries = []
     for directory, dirnames, filenames in os.walk(base, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        dirnames[:] = sorted(d for d in dirnames if d not in skip_dirs)
         rel_dir = Path(directory).relative_to(base).as_posix()
         for filename in sorted(filenames):
-            if filename.endswith(_SKIP_SUFFIXES):
+            if skip_suffixes and filename.endswith(skip_suffixes):
                 continue
             rel = filename if rel_dir == "." else f"{rel_dir}/{filename}"
             arcname = _join(prefix, rel)

@@ -3,13 +3,16 @@
 `lambda3 bootstrap` invokes the builder with `{"action": "bootstrap"}`. The builder then
 installs the pinned list shipped in its code (`builder/toolchain.txt`, generated from
 `bootstrap/toolchain.txt`) with uv or pip from its runtime (or from the seed layer bootstrap
-attached), zips the result as a layer (`python/` layout, `bin/` kept: uv's binary lives in
-`python/bin/uv`), and publishes it as `<name>-toolchain` unless a version with the same
-CodeSha256 exists already. Last it makes that layer its only layer (detaching the seed) and
-waits for the update. The zip is reproducible, so the same pins give the same bytes and a
-re-run publishes and updates nothing.
+attached), compiles it to bytecode for its own runtime (`builder.bytecode`: a cold start
+then imports dulwich and yaml without compiling them), zips the result as a layer (`python/`
+layout, `bin/` kept: uv's binary lives in `python/bin/uv`), and publishes it as
+`<name>-toolchain` unless a version with the same CodeSha256 exists already. Last it makes
+that layer its only layer (detaching the seed) and waits for the update. The zip is
+reproducible, so the same pins give the same bytes and a re-run publishes and updates
+nothing.
 
-Imports: standard library, boto3 and builder modules only; it runs before the toolchain is there.
+Imports: standard library, boto3 and builder modules only; it runs before the toolchain is
+there.
 """
 from __future__ import annotations
 
@@ -23,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from builder.aws import Aws, LayerVersion
+from builder.bytecode import compile_bytecode
 from builder.errors import AwsError, RequestError
+from builder.install import scrubbed_env
 from builder.limits import DIRECT_UPLOAD_LIMIT
 from builder.package import ZipStats, make_zip, walk_entries
 from builder.runtimes import RUNTIMES, Target, make_target
@@ -99,11 +104,12 @@ def build_toolchain(workdir: Path, target: Target, *, requirements: Path,
     # pinned whole, so nothing is left to (or constrained by) the runtime's SDK closure.
     result = install([requirements], site, target, cache_dir=workdir / "cache" / "installer",
                      repo_root=requirements.parent, runtime_packages="include", keep_bin=True)
+    compiled = compile_bytecode(site, "/opt/python", env=scrubbed_env())
     zip_path = workdir / "toolchain.zip"
-    stats = make_zip(walk_entries(site, "python"), zip_path)
+    stats = make_zip(walk_entries(site, "python", bytecode=True), zip_path)
     packages = [f"{name}=={version}" for name, version in result.packages]
-    log.info("toolchain: %s; %d files, %d bytes zipped", ", ".join(packages), stats.files,
-             stats.size)
+    log.info("toolchain: %s; %d files (%d compiled modules), %d bytes zipped",
+             ", ".join(packages), stats.files, compiled, stats.size)
     return packages, zip_path, stats
 
 

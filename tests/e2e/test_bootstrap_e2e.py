@@ -4,9 +4,12 @@ seed, installs its toolchain from PyPI itself, and then deploys from a git serve
 """
 from __future__ import annotations
 
+import io
 import json
 import platform
 import shutil
+import sys
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -46,6 +49,12 @@ def builder(aws, tmp_path):
     return result, invoke, lines
 
 
+def _layer_zip(aws, arn: str) -> bytes:
+    from moto.awslambda.utils import get_backend  # the emulator runs in this process
+
+    return get_backend(aws.account, aws.region).layers_versions_by_arn(arn).code_bytes
+
+
 def layer_versions(aws, name: str) -> list[int]:
     versions = aws.client("lambda").list_layer_versions(LayerName=name)["LayerVersions"]
     return sorted(v["Version"] for v in versions)
@@ -63,6 +72,10 @@ def test_the_builder_installs_its_own_toolchain(aws, builder, capsys):
     assert ping["toolchain"]["PyYAML"] == pins["PyYAML"]
     assert ping["toolchain"]["uv"] == pins["uv"]
     assert any("toolchain" in line for line in lines)  # the builder's log was streamed
+    names = zipfile.ZipFile(io.BytesIO(_layer_zip(aws, result.toolchain_layer_arn))).namelist()
+    tag = sys.implementation.cache_tag  # compiled by the builder, for its own runtime
+    assert f"python/dulwich/__pycache__/__init__.{tag}.pyc" in names
+    assert f"python/yaml/__pycache__/__init__.{tag}.pyc" in names
 
     capsys.readouterr()
     code = main(["bootstrap", "--endpoint-url", aws.endpoint_url, "--region", aws.region,
