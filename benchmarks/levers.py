@@ -1,6 +1,7 @@
 """Determinism (rebuild N ways, compare every zip's sha256) and what each speed lever gains,
 measured side by side: dependency cache hit vs `refresh`, uv's persistent cache vs an empty
-one, parallel compression vs one thread, uv vs pip, lazy imports vs eager ones."""
+one, parallel compression vs one thread, uv vs pip, lazy imports vs eager ones, shipped
+bytecode vs sources only."""
 from __future__ import annotations
 
 import os
@@ -107,6 +108,42 @@ def zip_threads_lever(site: Path, name: str, work: Path, *, repeats: int) -> dic
     return {"name": f"parallel compression ({name})", "on_s": on, "off_s": off,
             "how": f"make_zip of the dependency tree ({len(entries)} files): "
                    f"{default} threads vs LAMBDA3_ZIP_THREADS=1"}
+
+
+def deps_bytecode_lever(site: Path, name: str, work: Path, python: str, runtime_sdk: Path, *,
+                        repeats: int) -> dict:
+    """`bytecode: true` on the dependencies layer: a cold start importing every top-level
+    module of the installed tree (with the runtime's SDK after it), shipped compiled vs
+    sources only, in a fresh `python -I -S -B` (Lambda's layers are read-only, so sources
+    are compiled on every cold start). The size it costs goes in the row too."""
+    from benchmarks.measure import top_level_names, tree_stats
+    from builder.bytecode import compile_bytecode
+
+    label = f"dependencies shipped as bytecode ({name})"
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if subprocess.run([python, "-c", f"import sys; assert sys.version.startswith('{here}.')"],
+                      check=False).returncode != 0:
+        return {"name": label, "error": f"needs {python} to be Python {here}"}
+    plain, compiled = work / "bytecode-plain", work / "bytecode-compiled"
+    for dest in (plain, compiled):
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(site, dest)
+    count = compile_bytecode(compiled, "/opt/python", env=dict(os.environ))
+    names = top_level_names(plain)
+
+    def timed(path: Path) -> float:
+        code = (f"import sys; sys.path[:0] = {[str(path), str(runtime_sdk)]!r}; "
+                + "; ".join(f"import {n}" for n in names))
+        started = time.perf_counter()
+        subprocess.run([python, "-I", "-S", "-B", "-c", code], check=True)
+        return time.perf_counter() - started
+
+    on, off = _repeat(repeats, lambda: timed(compiled)), _repeat(repeats, lambda: timed(plain))
+    before, after = tree_stats([plain])[1], tree_stats([compiled])[1]
+    return {"name": label, "on_s": on, "off_s": off,
+            "how": f"fresh `python -I -S -B` importing the {len(names)} top-level modules: "
+                   f"{count} .pyc shipped vs sources only; unzipped {before / 1e6:.1f} MB -> "
+                   f"{after / 1e6:.1f} MB (+{(after - before) / before:.0%})"}
 
 
 def installer_levers(project: Path, name: str, work: Path, env: dict[str, str], *,

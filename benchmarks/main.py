@@ -198,6 +198,11 @@ def levers_section(args, projects: dict[str, Path], cold: dict, work: Path) -> l
         site = staged if staged and staged.is_dir() else site
         if staged and staged.is_dir():
             rows.append(lever_runs.zip_threads_lever(staged, name, work / name, repeats=repeats))
+            python = find_python(RUNTIME.removeprefix("python"))
+            if python:
+                rows.append(lever_runs.deps_bytecode_lever(
+                    staged, name, work / name, python, ensure_runtime_sdk(CACHE, python),
+                    repeats=3 if args.quick else 5))
     rows += lever_runs.installer_levers(projects["web"], "web", work / "installers",
                                         pypi_env(work / "installers-caches"),
                                         timeout=args.timeout, warm=not args.quick)

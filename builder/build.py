@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -223,13 +224,33 @@ def _install_dependencies(ctx: _Context, deps, requirement_files: list[Path], de
         log.info("dependencies: left to the runtime: %s", ", ".join(result.left_out))
     with ctx.timings.step("strip"):
         stripped = strip_tree(site, keep=deps.keep, exclude=deps.exclude) if deps.strip else None
+    compiled = _compile_dependencies(ctx, site) if deps.bytecode else None
     with ctx.timings.step("package"):
-        stats = make_zip(walk_entries(site, "python"), dest)
+        stats = make_zip(walk_entries(site, "python", bytecode=bool(compiled)), dest)
     log.info("dependencies: %d files, %s zipped, %s unzipped", stats.files,
              limits.human(stats.size), limits.human(stats.unzipped_size))
     info = asdict(result)
     info["stripped"] = asdict(stripped) if stripped else None
+    info["bytecode"] = compiled
     return info
+
+
+def _compile_dependencies(ctx: _Context, site: Path) -> int | None:
+    """Compile the installed tree for the target's Python, where this Python is that version
+    (always inside Lambda): the number of modules compiled, or None with a warning."""
+    from builder.bytecode import compile_bytecode
+    from builder.install import scrubbed_env
+
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != ctx.target.python_version:
+        log.warning("dependencies: bytecode skipped: this build runs Python %s and the target "
+                    "is Python %s (bytecode is per Python version; build inside Lambda or with "
+                    "Python %s)", here, ctx.target.python_version, ctx.target.python_version)
+        return None
+    with ctx.timings.step("bytecode"):
+        compiled = compile_bytecode(site, "/opt/python", env=scrubbed_env())
+    log.info("dependencies: %d modules compiled to bytecode for Python %s", compiled, here)
+    return compiled
 
 
 def _deps_cache_key(ctx: _Context, deps) -> tuple[str, list[Path]]:
@@ -244,6 +265,7 @@ def _deps_cache_key(ctx: _Context, deps) -> tuple[str, list[Path]]:
         "v": DEPS_CACHE_VERSION, "target": ctx.target.describe(), "native": is_native(ctx.target),
         "installer": installer_version(ctx.runner), "provided": provided_versions(),
         "runtime_packages": deps.runtime_packages, "strip": deps.strip,
+        "bytecode": sys.version if deps.bytecode else None,
         "keep": list(deps.keep), "exclude": list(deps.exclude),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())

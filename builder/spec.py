@@ -49,6 +49,7 @@ class DependenciesSpec:
     name: str | None = None
     runtime_packages: str = "exclude"
     strip: bool = True
+    bytecode: bool = False
     keep: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     description: str | None = None
@@ -246,6 +247,7 @@ def _make_dependencies(raw: Any, doc: _Document) -> DependenciesSpec:
         name=raw.get("name"),
         runtime_packages=raw.get("runtime_packages", "exclude"),
         strip=raw.get("strip", True),
+        bytecode=raw.get("bytecode", False),
         keep=_globs(raw.get("keep", ()), doc, (*at, "keep")),
         exclude=_globs(raw.get("exclude", ()), doc, (*at, "exclude")),
         description=raw.get("description"),

@@ -5,7 +5,8 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-STEP_ORDER = ("fetch", "spec", "install", "package", "plan", "apply", "total")
+STEP_ORDER = ("fetch", "spec", "install", "strip", "bytecode", "package", "plan", "apply",
+              "total")
 
 
 def render_summary(result: Mapping[str, Any], *, function: str | None = None,

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import marshal
 import os
+import sys
+import zipfile
 
 import pytest
 
@@ -108,3 +111,60 @@ def test_plain_folder_has_no_commit_and_table_output(repo, tmp_path, capsys):
                                "--workdir", str(tmp_path / "w"))
     assert code == 0, err
     assert "component" in out and "dependencies" in out and "python3.11 x86_64" in out
+
+
+BYTECODE_SPEC = """
+function:
+  runtime: {runtime}
+  files: [app.py, greet_lib]
+layers:
+  dependencies:
+    requirements: [requirements.txt]
+    bytecode: true
+"""
+
+
+def _names(path) -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        return archive.namelist()
+
+
+def test_bytecode_ships_the_dependencies_compiled_for_the_target(make_repo, tmp_path, capsys):
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    repo = make_repo({"app.py": APP, "greet_lib/__init__.py": "X = 1\n",
+                      "requirements.txt": "idna==3.7\n",
+                      "build.yaml": BYTECODE_SPEC.format(runtime=here)})
+    shas = []
+    for out in ("a", "b"):
+        code, stdout, err = run_build(capsys, str(repo.path), "--ref", "main", "--out",
+                                      str(tmp_path / out), "--workdir",
+                                      str(tmp_path / out / "w"), "--json")
+        assert code == 0, err
+        by_name = {c["name"]: c for c in json.loads(stdout)["components"]}
+        shas.append(by_name["dependencies"]["code_sha256"])
+    assert shas[0] == shas[1]  # compiled afresh in another directory: the same bytes
+    names = _names(by_name["dependencies"]["zip"])
+    pyc = f"python/idna/__pycache__/core.{sys.implementation.cache_tag}.pyc"
+    assert pyc in names and "python/idna/core.py" in names
+    with zipfile.ZipFile(by_name["dependencies"]["zip"]) as archive:
+        code_object = marshal.loads(archive.read(pyc)[16:])
+    assert code_object.co_filename == "/opt/python/idna/core.py"
+    assert not any(n.endswith(".pyc") for n in _names(by_name["function"]["zip"]))
+
+
+def test_bytecode_for_another_python_is_skipped_with_a_warning(make_repo, tmp_path, capsys,
+                                                               caplog):
+    other = "python3.12" if sys.version_info[:2] != (3, 12) else "python3.13"
+    repo = make_repo({"app.py": APP, "greet_lib/__init__.py": "X = 1\n",
+                      "requirements.txt": "idna==3.7\n",
+                      "build.yaml": BYTECODE_SPEC.format(runtime=other)})
+    code, stdout, err = run_build(capsys, str(repo.path), "--ref", "main", "--out",
+                                  str(tmp_path / "dist"), "--workdir", str(tmp_path / "w"),
+                                  "--json")
+    assert code == 0, err
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert (f"bytecode skipped: this build runs Python {here} and the target is Python "
+            f"{other.removeprefix('python')}") in caplog.text
+    deps = next(c for c in json.loads(stdout)["components"] if c["name"] == "dependencies")
+    assert "python/idna/core.py" in _names(deps["zip"])
+    assert not any(n.endswith(".pyc") for n in _names(deps["zip"]))

@@ -333,10 +333,13 @@ def test_one_of_reports_the_branch_the_value_has_the_type_of():
         "layers.dependencies[1]: expected a string, got 3"]
     assert messages({**base, "layers": {"dependencies": {"requirements": ["r"], "strip": 1}}}) == [
         "layers.dependencies.strip: expected true or false, got 1"]
+    assert messages({**base, "layers": {"dependencies": {"requirements": ["r"],
+                                                         "bytecode": "yes"}}}) == [
+        "layers.dependencies.bytecode: expected true or false, got 'yes'"]
     assert messages({**base, "layers": {"dependencies": {"requirement": ["r"]}}}) == [
         "layers.dependencies: missing required key 'requirements'",
         "layers.dependencies: unknown key 'requirement' (allowed: requirements, name, "
-        "runtime_packages, strip, keep, exclude, description, license, runtimes)",
+        "runtime_packages, strip, bytecode, keep, exclude, description, license, runtimes)",
     ]
 
 

@@ -173,6 +173,7 @@ layers:
     name: my-deps
     runtime_packages: include
     strip: false
+    bytecode: true
     keep: [pkg/data/**]
     exclude: ["**/tests/**"]
     description: third-party packages
@@ -181,7 +182,7 @@ layers:
 """)
     assert spec.dependencies == DependenciesSpec(
         requirements=("requirements.txt", "req/extra.txt"), name="my-deps",
-        runtime_packages="include", strip=False, keep=("pkg/data/**",),
+        runtime_packages="include", strip=False, bytecode=True, keep=("pkg/data/**",),
         exclude=("**/tests/**",), description="third-party packages", license="various",
         runtimes=("python3.12",))
 
@@ -191,6 +192,7 @@ def test_dependencies_mapping_defaults(repo):
                            "layers: {dependencies: {requirements: [requirements.txt]}}\n")
     assert spec.dependencies == DependenciesSpec(requirements=("requirements.txt",))
     assert spec.dependencies.runtime_packages == "exclude" and spec.dependencies.strip is True
+    assert spec.dependencies.bytecode is False
 
 
 def test_custom_layer_name_and_exclude(repo):
