@@ -115,15 +115,23 @@ def _noop_target(deploy: dict | None) -> TargetResult:
     return TargetResult(name, goal, PASS if ok else FAIL, measured)
 
 
+def _lambda3_unusable(name: str, goal: str, lambda3: dict | None) -> TargetResult | None:
+    """The verdict when lambda3's own build did not run or failed, else None."""
+    if not lambda3:
+        return TargetResult(name, goal, SKIP, "not run")
+    if not lambda3.get("ok"):
+        return TargetResult(name, goal, FAIL, f"lambda3 failed: {short(lambda3.get('error'))}")
+    return None
+
+
 def _web_vs_sam_target(web: dict | None) -> TargetResult:
     name = "web cold build vs sam build"
     goal = f">= {WEB_SPEEDUP_VS_SAM_MIN:g}x faster than sam build, and not larger unzipped"
     web = web or {}
     lambda3, sam = web.get("lambda3"), web.get("sam")
-    if not lambda3:
-        return TargetResult(name, goal, SKIP, "not run")
-    if not lambda3.get("ok"):
-        return TargetResult(name, goal, FAIL, f"lambda3 failed: {short(lambda3.get('error'))}")
+    unusable = _lambda3_unusable(name, goal, lambda3)
+    if unusable:
+        return unusable
     if not sam or sam.get("skipped"):
         return TargetResult(name, goal, SKIP, "sam build not run (--skip-sam)")
     if not sam.get("ok"):
@@ -145,10 +153,9 @@ def _data_vs_naive_target(data: dict | None) -> TargetResult:
             "every wheel loadable on the target")
     data = data or {}
     lambda3, naive = data.get("lambda3"), data.get("naive")
-    if not lambda3:
-        return TargetResult(name, goal, SKIP, "not run")
-    if not lambda3.get("ok"):
-        return TargetResult(name, goal, FAIL, f"lambda3 failed: {short(lambda3.get('error'))}")
+    unusable = _lambda3_unusable(name, goal, lambda3)
+    if unusable:
+        return unusable
     if not naive or not naive.get("ok"):
         return TargetResult(name, goal, SKIP, "naive install did not produce a result")
     size = ratio(lambda3.get("unzipped"), naive.get("unzipped"))
