@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
 from lambda3.embedded.invoker import DEFAULT_ACCOUNT, FunctionNotFound, LocalInvoker
+from lambda3.embedded.serving import serve_in_thread, stop_serving
 
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIXES = ("/invocations", "/invocations/")
@@ -161,18 +162,13 @@ class Emulator:
                                     region=self.region, account=self.account,
                                     log_listener=self._log_listener)
         front.invoker = self.invoker
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="lambda3-emulator", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "lambda3-emulator")
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        stop_serving(self._server, self._thread)
         self._server = None
         self.invoker.close()
         if self._own_state_dir and self._state_dir is not None:

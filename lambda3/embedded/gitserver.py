@@ -26,6 +26,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIServer, make_server
 
+from lambda3.embedded.serving import serve_in_thread, stop_serving
+
 logger = logging.getLogger(__name__)
 
 SKIP_DIRS = frozenset({".git", "__pycache__"})
@@ -139,19 +141,14 @@ class GitServer:
                                    server_class=_ThreadingWSGIServer,
                                    handler_class=WSGIRequestHandlerLogger)
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name=f"git-server-{self.port}", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, f"git-server-{self.port}")
         logger.info("git server listening on %s", self.base_url)
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_serving(self._server, self._thread)
         self._server = self._thread = None
 
     def __enter__(self) -> GitServer:

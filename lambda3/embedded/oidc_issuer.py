@@ -23,6 +23,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from lambda3.embedded.serving import serve_in_thread, stop_serving
+
 
 class TokenInvalid(Exception):
     """`verify()` refused a JWT."""
@@ -88,17 +90,12 @@ class OidcIssuer:
         return f"http://{host}:{port}"
 
     def start(self) -> OidcIssuer:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True, name="oidc-issuer")
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "oidc-issuer")
         return self
 
     def stop(self) -> None:
-        if self._thread:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        stop_serving(self._server, self._thread)
+        self._thread = None
 
     def __enter__(self) -> OidcIssuer:
         return self.start()
