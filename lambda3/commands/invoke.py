@@ -1,6 +1,7 @@
-"""`lambda3 invoke FUNCTION [--event JSON] [--qualifier Q]`: one synchronous Invoke, against
-AWS or the embedded emulator (`--endpoint-url`). The function's answer goes to stdout, the
-tail of its log (the last 4 KB) to stderr; the exit status is 1 when the function failed."""
+"""`lambda3 invoke FUNCTION [--event JSON] [--qualifier Q] [--cold]`: one synchronous Invoke,
+against AWS or the embedded emulator (`--endpoint-url`). The function's answer goes to stdout,
+the tail of its log (the last 4 KB) to stderr; the exit status is 1 when the function failed.
+With `--cold` (embedded emulator only) the function starts cold: new process, empty /tmp."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,9 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("-p", "--profile", help="AWS profile")
     p.add_argument("-r", "--region", help="AWS region")
     p.add_argument("--endpoint-url", help="AWS endpoint (e.g. the embedded emulator)")
+    p.add_argument("--cold", action="store_true",
+                   help="start the function cold first (embedded emulator only): its warm "
+                        "environments end and its /tmp is wiped")
 
 
 def read_event(text: str) -> bytes:
@@ -32,6 +36,27 @@ def read_event(text: str) -> bytes:
         raw = text.encode("utf-8")
     json.loads(raw)
     return raw
+
+
+def start_cold(endpoint_url: str, function: str) -> None:
+    """Ask the embedded emulator to end the function's warm environments."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    if urllib.parse.urlsplit(endpoint_url).scheme not in ("http", "https"):
+        raise ValueError(f"--endpoint-url must be an http(s) URL: {endpoint_url}")
+    name = function.split(":function:")[-1].split(":")[0]  # a name, partial ARN or ARN
+    url = (f"{endpoint_url.rstrip('/')}/_lambda3/functions/"
+           f"{urllib.parse.quote(name, safe='')}/cold")
+    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310 - checked
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - checked
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    if status != 204:
+        raise ValueError(f"{endpoint_url} is not a lambda3 emulator (it answered {status})")
 
 
 def invoke(client, function: str, event: bytes, qualifier: str | None) -> dict:
@@ -55,12 +80,18 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"lambda3 invoke: --event is not JSON: {error}", file=sys.stderr)
         return 2
+    if args.cold and not args.endpoint_url:
+        print("lambda3 invoke: --cold works with the embedded emulator only (--endpoint-url)",
+              file=sys.stderr)
+        return 2
     config = Config(read_timeout=READ_TIMEOUT, retries={"total_max_attempts": 1})
     try:
+        if args.cold:
+            start_cold(args.endpoint_url, args.function)
         session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
         client = session.client("lambda", endpoint_url=args.endpoint_url, config=config)
         answer = invoke(client, args.function, event, args.qualifier)
-    except (BotoCoreError, ClientError) as error:
+    except (BotoCoreError, ClientError, OSError, ValueError) as error:
         print(f"lambda3 invoke: {error}", file=sys.stderr)
         return 1
     # Multi-line log records (tracebacks) join their lines with \r, as Lambda writes them.

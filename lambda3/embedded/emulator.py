@@ -2,8 +2,9 @@
 
 The front answers Lambda ``Invoke`` (``POST /2015-03-31/functions/{name}/invocations``) with
 the local invoker, the way AWS answers it; ``POST /moto-api/reset`` also makes every function
-cold. Everything else goes to moto. moto's state is process-wide: emulators in one process
-share it, and `Emulator.reset` wipes all of it.
+cold, and ``POST /_lambda3/functions/NAME/cold`` makes one function cold (what
+``lambda3 invoke --cold`` sends). Everything else goes to moto. moto's state is
+process-wide: emulators in one process share it, and `Emulator.reset` wipes all of it.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from lambda3.embedded.serving import serve_in_thread, stop_serving
 
 _INVOKE_PREFIX = "/2015-03-31/functions/"
 _INVOKE_SUFFIXES = ("/invocations", "/invocations/")
+_COLD_PREFIX = "/_lambda3/functions/"  # + NAME + _COLD_SUFFIX: start that function cold
+_COLD_SUFFIX = "/cold"
 _TAIL_BYTES = 4096
 _logger = logging.getLogger(__name__)
 
@@ -75,6 +78,10 @@ class _Front:
                 return self._invoke(environ, start_response, unquote(name))
             if path == "/moto-api/reset":
                 self.invoker.reset()
+            if path.startswith(_COLD_PREFIX) and path.endswith(_COLD_SUFFIX):
+                name = unquote(path[len(_COLD_PREFIX):-len(_COLD_SUFFIX)])
+                self.invoker.reset(name)
+                return _respond(start_response, 204, [], b"")
         return self.moto_app(environ, start_response)
 
     def _invoke(self, environ: dict, start_response, function: str):

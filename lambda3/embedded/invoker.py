@@ -30,8 +30,9 @@ Python runtime and kept between invocations as Lambda keeps an execution environ
 The handler is imported once per environment, so module state, imports and clients survive
 between invocations. An environment serves one invocation at a time: concurrent invocations
 of one function get more environments (sharing its tmp dir). A new code zip, layer list or
-configuration gets a new environment; a timeout, an exit or an init error ends one; `reset`
-ends them all (cold start), `close` too.
+configuration gets a new environment; a timeout, an exit or an init error ends one; so does
+idling for ``LAMBDA3_IDLE_SECONDS`` (600 by default; the tmp dir stays); `reset` ends them all
+and wipes the tmp dir (cold start), `close` ends them all.
 
 stdout and stderr are the log (`lambda3.embedded.invocation_log`): each line goes to the
 caller's callback and to the emulator's CloudWatch Logs (``/aws/lambda/NAME``) as it
@@ -63,6 +64,7 @@ __all__ = ["DEFAULT_ACCOUNT", "NETWORK_VARIABLES", "FunctionNotFound", "InvokeRe
            "LocalInvoker"]
 
 DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_IDLE_SECONDS = 600.0  # LAMBDA3_IDLE_SECONDS overrides
 _CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -119,6 +121,7 @@ class _Environment:
     stream: str
     worker: Worker
     generation: int
+    idle_since: float = 0.0
 
 
 class LocalInvoker:
@@ -126,7 +129,8 @@ class LocalInvoker:
 
     def __init__(self, endpoint_url: str, state_dir: Path, *, region: str = "us-east-1",
                  account: str = DEFAULT_ACCOUNT,
-                 log_listener: Callable[[str, str], None] | None = None):
+                 log_listener: Callable[[str, str], None] | None = None,
+                 idle_seconds: float | None = None):
         self.endpoint_url = endpoint_url
         self.region = region
         self.account = account
@@ -137,6 +141,7 @@ class LocalInvoker:
         self._lock = threading.Lock()
         self._idle: list[_Environment] = []
         self._generations: dict[str, int] = {}  # function name -> resets so far
+        self.idle_seconds = _idle_seconds() if idle_seconds is None else idle_seconds
 
     def resolve(self, function: str, qualifier: str | None = None) -> str:
         """The version `qualifier` (or one in `function`) selects; FunctionNotFound if none."""
@@ -201,6 +206,7 @@ class LocalInvoker:
     def _acquire(self, fn: Function) -> _Environment:
         """An idle environment for exactly this configuration, or a new one."""
         key = _configuration(fn)
+        self._reap()
         with self._lock:
             for environment in self._idle:
                 if environment.key == key:
@@ -237,10 +243,21 @@ class LocalInvoker:
             keep = (environment.worker.alive
                     and self._generations.get(fn.name, 0) == environment.generation)
             if keep:
+                environment.idle_since = time.monotonic()
                 self._idle.append(environment)
         if not keep:
             environment.worker.kill()
         return outcome
+
+    def _reap(self) -> None:
+        """End the environments idle for longer than `idle_seconds` (Lambda reclaims them
+        too); their functions keep their tmp dirs."""
+        limit = time.monotonic() - self.idle_seconds
+        with self._lock:
+            ended = [e for e in self._idle if e.idle_since < limit]
+            self._idle = [e for e in self._idle if e not in ended]
+        for environment in ended:
+            environment.worker.kill()
 
     def _child_env(self, fn: Function, tmp_dir: Path, stream: str, task: Path, opt: Path,
                    runtime: Path) -> dict[str, str]:
@@ -274,6 +291,14 @@ class LocalInvoker:
         configured = {k: str(v) for k, v in fn.environment.items() if k not in _RESERVED}
         return {**env, **_network_settings(), **configured}
 
+
+
+def _idle_seconds() -> float:
+    raw = os.environ.get("LAMBDA3_IDLE_SECONDS", "")
+    try:
+        return float(raw) if raw else DEFAULT_IDLE_SECONDS
+    except ValueError:
+        raise ValueError(f"LAMBDA3_IDLE_SECONDS must be a number of seconds, not {raw!r}") from None
 
 
 def _configuration(fn: Function) -> tuple:

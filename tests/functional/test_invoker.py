@@ -188,6 +188,40 @@ def test_concurrent_invocations_of_one_function_get_their_own_environments(aws):
     assert _invoke(aws, "busy")[1]["calls"] == 2  # a warm one is reused
 
 
+TMP_AND_PID = """
+import os, tempfile
+def handler(event, context):
+    path = os.path.join(tempfile.gettempdir(), "count")
+    count = int(open(path).read()) + 1 if os.path.exists(path) else 1
+    with open(path, "w") as f:
+        f.write(str(count))
+    return {"count": count, "pid": os.getpid()}
+"""
+
+
+def test_an_idle_environment_is_ended_and_the_tmp_dir_stays(aws, monkeypatch):
+    _function(aws, "idler", TMP_AND_PID)
+    monkeypatch.setattr(aws.emulator.invoker, "idle_seconds", 0.0)
+    first, second = (_invoke(aws, "idler")[1] for _ in range(2))
+    assert first["pid"] != second["pid"]
+    assert (first["count"], second["count"]) == (1, 2)
+
+
+def test_invoke_cold_starts_the_function_cold(aws, capsys):
+    _function(aws, "chilly", TMP_AND_PID)
+    warm = [_invoke(aws, "chilly")[1] for _ in range(2)]
+    assert warm[0]["pid"] == warm[1]["pid"] and warm[1]["count"] == 2
+    code = cli.main(["invoke", "chilly", "--cold", "--endpoint-url", aws.endpoint_url,
+                     "--region", "us-east-1"])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 0 and answer["count"] == 1 and answer["pid"] != warm[0]["pid"]
+
+
+def test_invoke_cold_needs_the_emulator(capsys):
+    assert cli.main(["invoke", "chilly", "--cold", "--region", "us-east-1"]) == 2
+    assert "--cold works with the embedded emulator only" in capsys.readouterr().err
+
+
 LINGER = """
 import subprocess
 def handler(event, context):
