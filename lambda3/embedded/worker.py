@@ -166,15 +166,21 @@ class Worker:
         with self._proc.stdout as stream:
             for raw in iter(stream.readline, b""):
                 line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
-                if line == marker:
+                if line.endswith(marker):  # after a last line printed without a newline
+                    line = line[:-len(marker)]
+                    if line:
+                        self._deliver(line)
                     self._ended.set()
                     continue
-                with self._lock:
-                    log = self._log
-                    if log is None:
-                        self._pending.append(line)
-                if log is not None:
-                    log.emit(line)
+                self._deliver(line)
+
+    def _deliver(self, line: str) -> None:
+        with self._lock:
+            log = self._log
+            if log is None:
+                self._pending.append(line)
+        if log is not None:
+            log.emit(line)
 
     def _kill_strays(self) -> None:
         """Kill the processes the function started and left running (Linux: via /proc)."""

@@ -427,6 +427,16 @@ def test_on_log_line_sees_every_line_as_it_comes(aws):
     assert result.payload == b"null" and result.function_error is None and result.status == 200
 
 
+def test_a_last_line_without_a_newline_stays_in_its_invocation(aws):
+    _function(aws, "partial", "def handler(e, c):\n    print(e['n'], end='')\n")
+    invoker = aws.emulator.invoker
+    started = time.monotonic()
+    first, second = (invoker.invoke("partial", json.dumps({"n": n}).encode()) for n in (1, 2))
+    assert time.monotonic() - started < 1.5  # neither waited for the end of its output
+    assert first.log.splitlines()[1:2] == ["1"] and second.log.splitlines()[1:2] == ["2"]
+    assert "\0" not in first.log + second.log
+
+
 def test_an_event_that_is_not_json_cannot_be_unmarshalled(aws):
     _function(aws, "strict", ECHO)
     result = aws.emulator.invoker.invoke("strict", b"{nope")
