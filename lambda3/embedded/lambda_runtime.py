@@ -325,12 +325,22 @@ class _Worker:
             request = json.loads(line)
             outcome = self.handle(request, base64.b64decode(request.pop("event")))
             outcome["max_rss_kb"] = _max_rss_kb()
-            sys.stdout.write(self.marker + "\n")
+            self.end_output()
             self.results.write(json.dumps(outcome) + "\n")
             self.results.flush()
             if outcome.get("fatal"):
                 return 1
         return 0
+
+    def end_output(self) -> None:
+        """Flush what the function printed, then mark the end of its output on fd 1 itself
+        (the function may have replaced sys.stdout)."""
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001,S110 - a replaced or closed stream: nothing to flush
+                pass
+        os.write(1, (self.marker + "\n").encode())
 
     def handle(self, request: dict, event_bytes: bytes) -> dict:
         self.request_filter.request_id = request["request_id"]

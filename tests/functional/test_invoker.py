@@ -437,6 +437,16 @@ def test_a_last_line_without_a_newline_stays_in_its_invocation(aws):
     assert "\0" not in first.log + second.log
 
 
+def test_a_function_that_replaces_sys_stdout_still_ends_on_time(aws):
+    _function(aws, "muffled", "import io, sys\nsys.stdout = io.StringIO()\n"
+                              "def handler(e, c):\n    print('swallowed')\n    return 1\n")
+    started = time.monotonic()
+    results = [aws.emulator.invoker.invoke("muffled", b"{}") for _ in range(2)]
+    assert time.monotonic() - started < 1.5
+    assert [r.payload for r in results] == [b"1", b"1"]
+    assert "swallowed" not in results[1].log
+
+
 def test_an_event_that_is_not_json_cannot_be_unmarshalled(aws):
     _function(aws, "strict", ECHO)
     result = aws.emulator.invoker.invoke("strict", b"{nope")
