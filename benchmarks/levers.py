@@ -110,6 +110,29 @@ def zip_threads_lever(site: Path, name: str, work: Path, *, repeats: int) -> dic
                    f"{default} threads vs LAMBDA3_ZIP_THREADS=1"}
 
 
+def zip_level_lever(site: Path, name: str, work: Path, *, repeats: int) -> dict:
+    """The deflate level: lambda3's 6 against 1 (fastest), on the same threads. Reported, not
+    taken: the level is part of every zip's bytes, so changing it republishes every layer
+    once, and it trades time for zipped size (what S3 and Lambda store and transfer)."""
+    from builder.package import COMPRESS_LEVEL, make_zip, walk_entries
+
+    entries = walk_entries(site, "python")
+    sizes: dict[int, int] = {}
+
+    def timed(level: int) -> float:
+        started = time.perf_counter()
+        sizes[level] = make_zip(entries, work / f"level-{level}.zip", level=level).size
+        return time.perf_counter() - started
+
+    fast = _repeat(repeats, lambda: timed(1))
+    kept = _repeat(repeats, lambda: timed(COMPRESS_LEVEL))
+    growth = sizes[1] / sizes[COMPRESS_LEVEL] - 1
+    return {"name": f"deflate level 1 instead of {COMPRESS_LEVEL} ({name}, not taken)",
+            "on_s": fast, "off_s": kept,
+            "how": f"make_zip of the dependency tree: zipped {sizes[COMPRESS_LEVEL] / 1e6:.1f} MB"
+                   f" -> {sizes[1] / 1e6:.1f} MB (+{growth:.0%})"}
+
+
 def deps_bytecode_lever(site: Path, name: str, work: Path, python: str, runtime_sdk: Path, *,
                         repeats: int) -> dict:
     """`bytecode: true` on the dependencies layer: a cold start importing every top-level

@@ -198,6 +198,7 @@ def levers_section(args, projects: dict[str, Path], cold: dict, work: Path) -> l
         site = staged if staged and staged.is_dir() else site
         if staged and staged.is_dir():
             rows.append(lever_runs.zip_threads_lever(staged, name, work / name, repeats=repeats))
+            rows.append(lever_runs.zip_level_lever(staged, name, work / name, repeats=repeats))
             python = find_python(RUNTIME.removeprefix("python"))
             if python:
                 rows.append(lever_runs.deps_bytecode_lever(

@@ -106,21 +106,24 @@ def _zipinfo(entry: Entry, size: int) -> zipfile.ZipInfo:
     return info
 
 
-def _compress(data: bytes) -> bytes:
-    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)
+def _compress(data: bytes, level: int) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
     return compressor.compress(data) + compressor.flush()
 
 
-def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None) -> ZipStats:
+def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None,
+             level: int = COMPRESS_LEVEL) -> ZipStats:
     """Write `entries` to `dest` reproducibly; compression runs on several threads
-    (zlib releases the GIL) while the archive is written in sorted order."""
+    (zlib releases the GIL) while the archive is written in sorted order. The deflate
+    `level` is part of the bytes: lambda3 always uses COMPRESS_LEVEL, so that the same
+    content gives the same CodeSha256 (other levels are for measuring)."""
     ordered = _sorted_unique(entries)
     threads = threads or zip_threads()
     dest.parent.mkdir(parents=True, exist_ok=True)
     unzipped = 0
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
             ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        compressed_entries = pool.map(_read_and_compress, ordered)
+        compressed_entries = pool.map(lambda entry: _read_and_compress(entry, level), ordered)
         for entry, (data, compressed) in zip(ordered, compressed_entries, strict=True):
             unzipped += len(data)
             _write_precompressed(archive, _zipinfo(entry, len(data)), data, compressed)
@@ -147,9 +150,9 @@ def _sorted_unique(entries: Iterable[Entry]) -> list[Entry]:
     return [by_name[name] for name in sorted(by_name)]
 
 
-def _read_and_compress(entry: Entry) -> tuple[bytes, bytes]:
+def _read_and_compress(entry: Entry, level: int) -> tuple[bytes, bytes]:
     data = entry.path.read_bytes()
-    return data, _compress(data)
+    return data, _compress(data, level)
 
 
 def _write_precompressed(archive: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes,

@@ -83,3 +83,14 @@ def test_zip_extracts_to_the_same_content(tree, tmp_path):
         archive.extractall(tmp_path / "out")
     extracted = (tmp_path / "out" / "pkg" / "mod.py").read_text()
     assert extracted == (tree / "pkg" / "mod.py").read_text()
+
+
+def test_the_deflate_level_is_part_of_the_bytes_and_only_of_them(tree, tmp_path):
+    default = make_zip(walk_entries(tree), tmp_path / "six.zip")
+    assert make_zip(walk_entries(tree), tmp_path / "again.zip", level=6) == default
+    fastest = make_zip(walk_entries(tree), tmp_path / "one.zip", level=1)
+    assert fastest.code_sha256 != default.code_sha256
+    assert fastest.unzipped_size == default.unzipped_size and fastest.files == default.files
+    with zipfile.ZipFile(tmp_path / "six.zip") as six, zipfile.ZipFile(tmp_path / "one.zip") as one:
+        assert [(i.filename, six.read(i)) for i in six.infolist()] == \
+            [(i.filename, one.read(i)) for i in one.infolist()]
