@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.targets import median
+from benchmarks.targets import fmt_bytes, median
 from benchmarks.tools import ROOT, lambda3_build, run_process
 
 EAGER_IMPORTS = ("import builder.handler, boto3, botocore.session, dulwich.client, "
@@ -129,8 +129,8 @@ def zip_level_lever(site: Path, name: str, work: Path, *, repeats: int) -> dict:
     growth = sizes[1] / sizes[COMPRESS_LEVEL] - 1
     return {"name": f"deflate level 1 instead of {COMPRESS_LEVEL} ({name}, not taken)",
             "on_s": fast, "off_s": kept,
-            "how": f"make_zip of the dependency tree: zipped {sizes[COMPRESS_LEVEL] / 1e6:.1f} MB"
-                   f" -> {sizes[1] / 1e6:.1f} MB (+{growth:.0%})"}
+            "how": f"make_zip of the dependency tree: zipped {fmt_bytes(sizes[COMPRESS_LEVEL])}"
+                   f" -> {fmt_bytes(sizes[1])} (+{growth:.0%})"}
 
 
 def deps_bytecode_lever(site: Path, name: str, work: Path, python: str, runtime_sdk: Path, *,
@@ -165,8 +165,8 @@ def deps_bytecode_lever(site: Path, name: str, work: Path, python: str, runtime_
     before, after = tree_stats([plain])[1], tree_stats([compiled])[1]
     return {"name": label, "on_s": on, "off_s": off,
             "how": f"fresh `python -I -S -B` importing the {len(names)} top-level modules: "
-                   f"{count} .pyc shipped vs sources only; unzipped {before / 1e6:.1f} MB -> "
-                   f"{after / 1e6:.1f} MB (+{(after - before) / before:.0%})"}
+                   f"{count} .pyc shipped vs sources only; unzipped {fmt_bytes(before)} -> "
+                   f"{fmt_bytes(after)} (+{(after - before) / before:.0%})"}
 
 
 def installer_levers(project: Path, name: str, work: Path, env: dict[str, str], *,
