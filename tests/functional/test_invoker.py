@@ -82,22 +82,22 @@ def test_environment_is_lambdas_plus_configured_variables_and_nothing_of_the_hos
     assert "GITHUB_TOKEN" not in env and "ghs_host_secret" not in json.dumps(env)
 
 
-COUNTER = """
+TMP_AND_PID = """
 import os, tempfile
 def handler(event, context):
     path = os.path.join(tempfile.gettempdir(), "count")
     count = int(open(path).read()) + 1 if os.path.exists(path) else 1
     with open(path, "w") as f:
         f.write(str(count))
-    return count
+    return {"count": count, "pid": os.getpid()}
 """
 
 
 def test_tmp_is_kept_while_warm_and_wiped_when_cold(aws):
-    _function(aws, "counter", COUNTER)
-    assert [_invoke(aws, "counter")[1] for _ in range(2)] == [1, 2]
+    _function(aws, "counter", TMP_AND_PID)
+    assert [_invoke(aws, "counter")[1]["count"] for _ in range(2)] == [1, 2]
     aws.emulator.invoker.reset("counter")
-    assert _invoke(aws, "counter")[1] == 1
+    assert _invoke(aws, "counter")[1]["count"] == 1
 
 
 WARM = """
@@ -188,15 +188,6 @@ def test_concurrent_invocations_of_one_function_get_their_own_environments(aws):
     assert _invoke(aws, "busy")[1]["calls"] == 2  # a warm one is reused
 
 
-TMP_AND_PID = """
-import os, tempfile
-def handler(event, context):
-    path = os.path.join(tempfile.gettempdir(), "count")
-    count = int(open(path).read()) + 1 if os.path.exists(path) else 1
-    with open(path, "w") as f:
-        f.write(str(count))
-    return {"count": count, "pid": os.getpid()}
-"""
 
 
 def test_an_idle_environment_is_ended_and_the_tmp_dir_stays(aws, monkeypatch):
