@@ -78,18 +78,28 @@ class _Counts:
             return 0
 
 
-class _HandlerSubprocess:
-    mode = "handler subprocess (builder.handler.lambda_handler, LAMBDA3_ENDPOINT_URL -> emulator)"
+class _LocalHandler:
+    """The builder's handler run here, its /tmp a work dir that a cold deploy replaces."""
 
-    def __init__(self, endpoint: str, env: dict[str, str], work: Path, timeout: float):
-        self.endpoint, self.env, self.work, self.timeout = endpoint, env, work, timeout
+    tmp_prefix = "builder-tmp"
+
+    def __init__(self, endpoint: str, env: dict[str, str], work: Path):
+        self.endpoint, self.env, self.work = endpoint, env, work
         self.workdir: Path | None = None
         self.runs = 0
 
     def cold(self) -> None:
         self.runs += 1
-        self.workdir = self.work / f"builder-tmp-{self.runs}"
+        self.workdir = self.work / f"{self.tmp_prefix}-{self.runs}"
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class _HandlerSubprocess(_LocalHandler):
+    mode = "handler subprocess (builder.handler.lambda_handler, LAMBDA3_ENDPOINT_URL -> emulator)"
+
+    def __init__(self, endpoint: str, env: dict[str, str], work: Path, timeout: float):
+        super().__init__(endpoint, env, work)
+        self.timeout = timeout
 
     def deploy(self, event: dict) -> dict:
         env = {**self.env, **CREDENTIALS, "AWS_DEFAULT_REGION": REGION,
@@ -109,21 +119,12 @@ class _HandlerSubprocess:
             raise DeployError(f"deploy printed no result: {proc.stderr[-400:]}") from error
 
 
-class _InProcess:
+class _InProcess(_LocalHandler):
     """The handler called in this process: modules, and whatever the handler keeps at module
     level, stay loaded between deploys, as in a warm Lambda container."""
 
     mode = "handler in-process (imports and module state kept, as in a warm container)"
-
-    def __init__(self, endpoint: str, env: dict[str, str], work: Path):
-        self.endpoint, self.env, self.work = endpoint, env, work
-        self.runs = 0
-        self.workdir: Path | None = None
-
-    def cold(self) -> None:
-        self.runs += 1
-        self.workdir = self.work / f"inprocess-tmp-{self.runs}"
-        shutil.rmtree(self.workdir, ignore_errors=True)
+    tmp_prefix = "inprocess-tmp"
 
     def deploy(self, event: dict) -> dict:
         from builder.handler import lambda_handler
