@@ -325,14 +325,14 @@ class _Worker:
             request = json.loads(line)
             outcome = self.handle(request, base64.b64decode(request.pop("event")))
             outcome["max_rss_kb"] = _max_rss_kb()
-            self.end_output()
+            self.end_output(request["request_id"])
             self.results.write(json.dumps(outcome) + "\n")
             self.results.flush()
             if outcome.get("fatal"):
                 return 1
         return 0
 
-    def end_output(self) -> None:
+    def end_output(self, request_id: str) -> None:
         """Flush what the function printed, then mark the end of its output on fd 1 itself
         (the function may have replaced sys.stdout)."""
         for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
@@ -340,7 +340,7 @@ class _Worker:
                 stream.flush()
             except Exception:  # noqa: BLE001,S110 - a replaced or closed stream: nothing to flush
                 pass
-        os.write(1, (self.marker + "\n").encode())
+        os.write(1, f"{self.marker} {request_id}\n".encode())
 
     def handle(self, request: dict, event_bytes: bytes) -> dict:
         self.request_filter.request_id = request["request_id"]

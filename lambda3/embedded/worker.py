@@ -6,8 +6,8 @@ invocation) and then serves invocations one at a time, keeping its module state,
 imports and the clients it made. Each request goes to the child as one JSON line on a
 control pipe and its result comes back as one JSON line on another; stdout and stderr are
 the log, pumped line by line into the current invocation's log. The child ends each
-invocation's output with a marker line carrying a per-worker nonce, so every line is given
-to the invocation that printed it.
+invocation's output with a marker line carrying a per-worker nonce and the request id, so
+every line is given to the invocation that printed it.
 
 A worker that times out, exits or fails to initialise is killed with its whole process
 group and never used again (Lambda resets such an environment too). Processes the function
@@ -66,6 +66,7 @@ class Worker:
         self._pending: list[str] = []  # lines printed between invocations
         self._lock = threading.Lock()
         self._ended = threading.Event()
+        self._request_id = ""  # of the invocation whose output is being read
         self._buffer = b""
         self._started = False
         requests_r, requests_w = os.pipe()
@@ -94,7 +95,7 @@ class Worker:
     def invoke(self, request: dict, payload: bytes, timeout: float, log: InvocationLog
                ) -> Outcome:
         """Run one invocation to its end or its timeout; the log gets its output."""
-        self._attach(log)
+        self._attach(log, request["request_id"])
         started = time.monotonic()
         first, self._started = not self._started, True
         message = {**request, "event": base64.b64encode(payload).decode("ascii")}
@@ -106,7 +107,7 @@ class Worker:
         else:
             self.kill()
             self._pump.join(_MARKER_WAIT)
-        self._attach(None)
+        self._attach(None, "")
         answer = result if isinstance(result, dict) else None
         outcome = _conclude(request["request_id"], timeout, answer, result is False,
                             self._proc.returncode, wall_ms, log)
@@ -114,10 +115,10 @@ class Worker:
             outcome = replace(outcome, init_ms=float(answer.get("init_ms", 0.0)))
         return outcome
 
-    def _attach(self, log: InvocationLog | None) -> None:
+    def _attach(self, log: InvocationLog | None, request_id: str) -> None:
         """Give the output to `log` from now on (None: keep it for the next invocation)."""
         with self._lock:
-            self._log = log
+            self._log, self._request_id = log, request_id
             pending, self._pending = self._pending, []
             if log is None:
                 return
@@ -162,17 +163,19 @@ class Worker:
         return json.loads(line)
 
     def _read_output(self) -> None:
-        marker = f"\0{self._nonce}"
+        marker = f"\0{self._nonce} "
         with self._proc.stdout as stream:
             for raw in iter(stream.readline, b""):
                 line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
-                if line.endswith(marker):  # after a last line printed without a newline
-                    line = line[:-len(marker)]
-                    if line:
-                        self._deliver(line)
-                    self._ended.set()
+                before, found, request_id = line.partition(marker)
+                if not found:
+                    self._deliver(line)
                     continue
-                self._deliver(line)
+                if before:  # the last line was printed without a newline
+                    self._deliver(before)
+                with self._lock:
+                    if request_id == self._request_id:
+                        self._ended.set()
 
     def _deliver(self, line: str) -> None:
         with self._lock:
