@@ -119,16 +119,20 @@ class Worker:
         """Give the output to `log` from now on (None: keep it for the next invocation)."""
         with self._lock:
             self._log, self._request_id = log, request_id
-            pending, self._pending = self._pending, []
             if log is None:
                 return
+            pending, self._pending = self._pending, []
             self._ended.clear()
             for line in pending:
                 log.emit(line)
 
     def kill(self) -> None:
-        """End the environment: the child and everything in its process group."""
-        self.alive = False
+        """End the environment: the child and everything in its process group. Once: the
+        pipes' descriptors must not be closed twice (their numbers may be reused by then)."""
+        with self._lock:
+            if not self.alive:
+                return
+            self.alive = False
         _kill_group(self._proc.pid)
         self._proc.wait()
         for close in (self._requests.close, lambda: os.close(self._results)):
