@@ -46,9 +46,8 @@ def start_cold(endpoint_url: str, function: str) -> None:
 
     if urllib.parse.urlsplit(endpoint_url).scheme not in ("http", "https"):
         raise ValueError(f"--endpoint-url must be an http(s) URL: {endpoint_url}")
-    name = function.split(":function:")[-1].split(":")[0]  # a name, partial ARN or ARN
-    url = (f"{endpoint_url.rstrip('/')}/_lambda3/functions/"
-           f"{urllib.parse.quote(name, safe='')}/cold")
+    url = (f"{endpoint_url.rstrip('/')}/_lambda3/functions/"  # a name or ARN: it parses it
+           f"{urllib.parse.quote(function, safe='')}/cold")
     request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310 - checked
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - checked

@@ -37,7 +37,7 @@ and wipes the tmp dir (cold start), `close` ends them all.
 stdout and stderr are the log (`lambda3.embedded.invocation_log`): each line goes to the
 caller's callback and to the emulator's CloudWatch Logs (``/aws/lambda/NAME``) as it
 arrives, framed by Lambda's START, END and REPORT lines. The result comes back through a
-file, never through stdout. The task, opt and runtime dirs are cached by
+pipe of its own, never through stdout. The task, opt and runtime dirs are cached by
 `lambda3.embedded.code_cache`.
 """
 from __future__ import annotations
@@ -186,39 +186,40 @@ class LocalInvoker:
         name = None
         if function is not None:
             name = parse_reference(function, None, self.region, self.account)[0]
-        with self._lock:
-            ended = [e for e in self._idle if name in (None, e.name)]
-            self._idle = [e for e in self._idle if e not in ended]
+        with self._lock:  # environments busy now are ended after their invocation
             names = set(self._generations) if name is None else {name}
             for each in names:
                 self._generations[each] = self._generations.get(each, 0) + 1
             shutil.rmtree(self._state / "tmp" / (name or ""), ignore_errors=True)
-        for environment in ended:
-            environment.worker.kill()
+        self._end_idle(lambda e: name in (None, e.name))
 
     def close(self) -> None:
         """End every idle environment (the emulator is stopping)."""
+        self._end_idle(lambda e: True)
+
+    def _end_idle(self, which: Callable[[_Environment], bool]) -> None:
+        """Take the idle environments `which` selects out of the pool, and end them."""
         with self._lock:
-            ended, self._idle = self._idle, []
+            ended = [e for e in self._idle if which(e)]
+            self._idle = [e for e in self._idle if e not in ended]
         for environment in ended:
             environment.worker.kill()
 
     def _acquire(self, fn: Function) -> _Environment:
-        """An idle environment for exactly this configuration, or a new one."""
+        """An idle environment for exactly this configuration, or a new one. Idle ones for
+        superseded code or configuration of this version, and ones idle longer than
+        `idle_seconds` (Lambda reclaims them too; the tmp dir stays), are ended first."""
         key = _configuration(fn)
-        self._reap()
+        limit = time.monotonic() - self.idle_seconds
+        self._end_idle(lambda e: e.idle_since < limit or (e.key[:2] == key[:2] and e.key != key))
         with self._lock:
             for environment in self._idle:
                 if environment.key == key:
                     self._idle.remove(environment)
                     return environment
-            stale = [e for e in self._idle if e.key[:2] == key[:2]]  # superseded code/config
-            self._idle = [e for e in self._idle if e not in stale]
             generation = self._generations.setdefault(fn.name, 0)
             tmp_dir = self._state / "tmp" / fn.name
             tmp_dir.mkdir(parents=True, exist_ok=True)
-        for environment in stale:
-            environment.worker.kill()
         task, opt, runtime = self._code.directories(fn)
         stream = _stream_name(fn.version)
         version = fn.runtime.removeprefix("python")
@@ -248,16 +249,6 @@ class LocalInvoker:
         if not keep:
             environment.worker.kill()
         return outcome
-
-    def _reap(self) -> None:
-        """End the environments idle for longer than `idle_seconds` (Lambda reclaims them
-        too); their functions keep their tmp dirs."""
-        limit = time.monotonic() - self.idle_seconds
-        with self._lock:
-            ended = [e for e in self._idle if e.idle_since < limit]
-            self._idle = [e for e in self._idle if e not in ended]
-        for environment in ended:
-            environment.worker.kill()
 
     def _child_env(self, fn: Function, tmp_dir: Path, stream: str, task: Path, opt: Path,
                    runtime: Path) -> dict[str, str]:
@@ -290,7 +281,6 @@ class LocalInvoker:
         }
         configured = {k: str(v) for k, v in fn.environment.items() if k not in _RESERVED}
         return {**env, **_network_settings(), **configured}
-
 
 
 def _idle_seconds() -> float:
