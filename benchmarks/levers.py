@@ -216,7 +216,7 @@ def import_lever(*, repeats: int) -> dict:
 
 
 BUILDER_IMPORTS = ("import builder.handler, builder.build, builder.source, builder.spec, "
-                   "builder.deploy, dulwich.client, dulwich.repo, yaml")
+                   "builder.reconcile, dulwich.client, dulwich.repo, yaml")
 
 
 def bytecode_lever(work: Path, *, repeats: int) -> dict:

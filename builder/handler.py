@@ -65,14 +65,14 @@ def deploy_request(request: BuildRequest, timings: Timings, *, aws=None) -> dict
     """Build the request's ref, plan against AWS, and apply unless it is a plan."""
     from builder.aws import Aws, ClientFactory
     from builder.build import BuildOptions, build
-    from builder.deploy import Target, apply_plan, plan_deploy, result_of
+    from builder.reconcile import Destination, apply_plan, plan_deploy, result_of
 
     options = BuildOptions(source=request.repository, ref=request.ref, workdir=workdir(),
                            build_file=request.build_file, components=request.components,
                            token=request.token, refresh=request.refresh)
     output = build(options, timings=timings)
     aws = aws or _warm_aws(Aws, ClientFactory)
-    target = Target(request.function, request.alias, request.publish,
+    target = Destination(request.function, request.alias, request.publish,
                     request.bucket or os.environ.get("LAMBDA3_BUCKET") or None)
     with timings.step("plan"):
         desired, plan = plan_deploy(aws, output, target)

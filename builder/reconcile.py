@@ -1,8 +1,8 @@
-"""From a build to a deployed version: desired state, AWS state, plan, apply, result."""
+"""Reconciling a build with AWS: the desired state, the state AWS has now, the plan between
+them, and the result the builder answers with. Applying the plan is `builder.apply`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +28,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Target:
+class Destination:
+    """Where a build goes: the function, the alias to move and how."""
+
     function: str
     alias: str | None = None
     publish: bool = True
     bucket: str | None = None
+    allow_older: bool = False
 
 
 def layer_names(spec, function: str) -> dict[str, str]:
@@ -46,7 +49,7 @@ def layer_names(spec, function: str) -> dict[str, str]:
     return names
 
 
-def desired_state(output: BuildOutput, target: Target) -> Desired:
+def desired_state(output: BuildOutput, target: Destination) -> Desired:
     spec, names = output.spec, layer_names(output.spec, target.function)
     layers = []
     for artifact in output.artifacts:
@@ -127,7 +130,7 @@ def read_state(aws: Aws, desired: Desired) -> State:
     return State(function, layer_versions, latest_layers, latest_version, alias_version, s3_keys)
 
 
-def plan_deploy(aws: Aws, output: BuildOutput, target: Target) -> tuple[Desired, Plan]:
+def plan_deploy(aws: Aws, output: BuildOutput, target: Destination) -> tuple[Desired, Plan]:
     desired = desired_state(output, target)
     plan = make_plan(desired, read_state(aws, desired))
     for line in describe(plan):
@@ -187,6 +190,3 @@ def _components(output: BuildOutput, plan: Plan, layers: list[dict]) -> list[dic
         rows.append(row)
     return rows
 
-
-def merge_timings(result: Mapping[str, Any], timings: Mapping[str, float]) -> dict[str, Any]:
-    return {**result, "timings": dict(timings)}
