@@ -71,6 +71,7 @@ class BuildOutput:
     timings: Timings
     install: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    committed_at: int | None = None  # unix seconds of the commit
 
     def artifact(self, name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.name == name), None)
@@ -99,7 +100,8 @@ def build(options: BuildOptions, *, runner=None, timings: Timings | None = None)
         target = target_of(spec)
     out_dir = options.out_dir or options.workdir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
-    output = BuildOutput(checkout.commit, checkout.source, spec, target, [], timings)
+    output = BuildOutput(checkout.commit, checkout.source, spec, target, [], timings,
+                         committed_at=checkout.committed_at)
     context = _Context(options, checkout.root, out_dir, target, runner, timings, spec)
     if "dependencies" in selected:
         artifact, output.install = _build_dependencies(context, spec)

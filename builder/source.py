@@ -49,6 +49,7 @@ class Checkout:
     ref: str | None
     source: str
     fetched: bool
+    committed_at: int | None = None  # unix seconds of the commit (its committer time)
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,9 @@ def _fetch_and_check_out(cache: Path, root: Path, remote: _Remote,
             _write_checkout(repo, commit, root)
         except KeyError:
             return None
+        committed_at = repo[commit].commit_time
     return Checkout(root=root, commit=commit.decode(), ref=ref, source=remote.display,
-                    fetched=fetched)
+                    fetched=fetched, committed_at=committed_at)
 
 
 @contextmanager
