@@ -10,17 +10,16 @@ its toolchain (which includes uv) it detaches the seed again.
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 from pathlib import Path
 
 from builder.errors import InstallError
 from builder.install import Runner, run_command, scrubbed_env, uv_platform
+from builder.process import ProcessError
 from builder.package import ZipStats, make_zip, walk_entries
 from builder.runtimes import Target
 
 _SEED_FILES = re.compile(r"^python/(uv/|uv-[^/]+\.dist-info/|bin/uv$)")
-_TAIL_LINES = 15
 
 
 def seed_command(uv: str, target: Target, stage: Path, uv_version: str) -> list[str]:
@@ -40,9 +39,8 @@ def build_seed_layer(target: Target, dest: Path, *, uv_version: str, workdir: Pa
     command = seed_command(uv or local_uv(), target, site, uv_version)
     done = (runner or run_command)(command, scrubbed_env(), workdir)
     if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout or "").strip().splitlines()[-_TAIL_LINES:])
-        raise InstallError(f"{shlex.join(command)} failed with exit code {done.returncode}:\n"
-                           f"{tail}", step="seed")
+        raise ProcessError(done.args, done.stderr or done.stdout or "", done.returncode,
+                           what="uv", step="seed")
     entries = walk_entries(site, "python", skip=lambda arcname: not _SEED_FILES.match(arcname))
     if not any(entry.arcname == "python/bin/uv" for entry in entries):
         raise InstallError(f"the uv wheel for {target.describe()} has no bin/uv",

@@ -163,7 +163,8 @@ def _build_custom_layer(ctx: _Context, layer) -> Artifact:
     if layer.preinstall:
         with ctx.timings.step("preinstall"):
             log.info("layer %s: running %d preinstall command(s)", layer.key, len(layer.preinstall))
-            run_preinstall(layer.preinstall, ctx.repo, runner=ctx.runner)
+            run_preinstall(layer.preinstall, ctx.repo, runner=ctx.runner,
+                           secret=ctx.options.token)
     entries = _collect(ctx.repo, ctx.spec, layer.key)
     dest = ctx.out_dir / f"{layer.key}.zip"
     with ctx.timings.step("package"):

@@ -16,20 +16,25 @@ without shipped bytecode every cold start compiles every module it imports again
 from __future__ import annotations
 
 import logging
-import subprocess
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+
+from builder.process import run
 
 log = logging.getLogger(__name__)
 
 
-def compile_bytecode(tree: Path, installed_at: str, *, env: dict[str, str]) -> int:
+def compile_bytecode(tree: Path, installed_at: str, *, env: Mapping[str, str] | None = None
+                     ) -> int:
     """Compile every .py below `tree` as if `tree` were at `installed_at`; return the number
-    of .pyc files now there. A module that does not compile is left as source."""
+    of .pyc files now there. A module that does not compile is left as source. The child
+    (builder.process) gets `env` (default: this environment) without its secrets."""
     argv = [sys.executable, "-m", "compileall", "-q", "--invalidation-mode",
             "unchecked-hash", "-s", str(tree), "-p", installed_at, str(tree)]
-    proc = subprocess.run(argv, env={**env, "PYTHONHASHSEED": "0"}, capture_output=True,
-                          text=True, check=False)
+    base = os.environ if env is None else env
+    proc = run(argv, env={**base, "PYTHONHASHSEED": "0"}, step="bytecode")
     if proc.returncode != 0:
         failed = [line for line in proc.stdout.splitlines() if line.startswith("***")]
         log.warning("bytecode: %d module(s) did not compile and stay source only: %s",

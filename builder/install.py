@@ -19,9 +19,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -31,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import InstallError
-from builder.redact import REDACTOR
+from builder.process import ProcessError, child_env, redact, run, scrubbed_env
 from builder.requirements import FetchVcs, RequirementFiles, normalise
 from builder.runtimes import SDK_ROOTS, Target, is_native, provided_versions
 from builder.strip import rewrite_records
@@ -44,9 +42,6 @@ Runner = Callable[[list[str], dict[str, str], "Path | None"], subprocess.Complet
 _TAIL_LINES = 20
 _CONSTRAINTS = "runtime-provided-constraints.txt"
 _MAX_ATTEMPTS = 12  # uv names one package without a wheel per failed resolution
-_AWS_KEPT = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CA_BUNDLE", "AWS_EXECUTION_ENV"})
-_SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "APIKEY",
-                 "PRIVATE_KEY", "ACCESS_KEY")
 # Platforms `uv pip install --python-platform` knows (uv 0.13): manylinux_2_17, then 2_28+.
 _UV_MANYLINUX = ((2, 17), (2, 28)) + tuple((2, minor) for minor in range(31, 41))
 _SUMMARY = re.compile(r"^\s*(Resolved|Prepared|Installed|Built|Downloaded|Uninstalled|Audited"
@@ -65,29 +60,17 @@ class InstallResult:
     mode: str
 
 
-def run_command(argv: list[str], env: dict[str, str], cwd: Path | None
-                ) -> subprocess.CompletedProcess:
-    """The default runner: captured text output, checked by the caller."""
-    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+def _runner_for(secret: str | None) -> Runner:
+    """The default runner (builder.process.run): each line of output goes to the log as it
+    arrives, redacted (`secret` too); the result holds the tails of stdout and stderr,
+    checked by the caller."""
+    def runner(argv: list[str], env: dict[str, str], cwd: Path | None
+               ) -> subprocess.CompletedProcess:
+        return run(argv, env=env, cwd=cwd, on_line=_log_line, secrets=[secret], step="install")
+    return runner
 
 
-def scrubbed_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of the environment without AWS credentials, tokens, secrets and passwords.
-
-    Index settings (PIP_INDEX_URL, UV_INDEX_URL, PIP_EXTRA_INDEX_URL, ...), proxies, PATH,
-    HOME, TMPDIR and locale pass through, credentials in an index URL included: the user put
-    them there for the installer.
-    """
-    source = os.environ if base is None else base
-    return {name: value for name, value in source.items() if not _is_secret_name(name)}
-
-
-def _is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    if upper.startswith("AWS_") and upper not in _AWS_KEPT:
-        return True
-    return any(word in upper for word in _SECRET_WORDS)
-
+run_command: Runner = _runner_for(None)
 
 
 def installer_version(runner: Runner | None = None, *, installer: str | None = None) -> str:
@@ -109,7 +92,7 @@ def install_requirements(requirements: Sequence[Path], dest: Path, target: Targe
         raise ValueError(f"install destination {dest} is not empty")
     dest.mkdir(parents=True, exist_ok=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    runner = runner or run_command
+    runner = runner or _runner_for(token)
     tool = _Installer.choose(installer)
     version = tool.version(runner)
     native = is_native(target) if native is None else native
@@ -136,18 +119,18 @@ def install_requirements(requirements: Sequence[Path], dest: Path, target: Targe
 
 
 def run_preinstall(commands: Sequence[str], cwd: Path, *, env: Mapping[str, str] | None = None,
-                   runner: Runner | None = None) -> None:
-    """Run the user's preinstall lines, each through /bin/sh, in `cwd`, with a scrubbed env."""
-    runner = runner or run_command
-    child_env = scrubbed_env(env)
+                   runner: Runner | None = None, secret: str | None = None) -> None:
+    """Run the user's preinstall lines, each as `/bin/sh -c LINE` in `cwd`, in the child
+    environment of builder.process (nothing of `secret` or any credential reaches them)."""
+    runner = runner or _runner_for(secret)
+    environment = child_env(env, secrets=[secret])
     for command in commands:
-        log.info("preinstall: %s", REDACTOR(command))
-        proc = runner(["/bin/sh", "-c", command], child_env, Path(cwd))
-        _log_output(proc, None)
+        log.info("preinstall: %s", redact(command, [secret]))
+        proc = runner(["/bin/sh", "-c", command], environment, Path(cwd))
         if proc.returncode != 0:
-            raise InstallError(
-                f"preinstall command failed with exit code {proc.returncode}: {command}\n"
-                + _tail(proc, None), hint="fix the command in the build spec's preinstall list")
+            raise ProcessError(proc.args, proc.stderr or proc.stdout or "", proc.returncode,
+                               what="preinstall command", secrets=[secret], step="install",
+                               hint="fix the command in the build spec's preinstall list")
 
 
 def uv_platform(target: Target) -> str:
@@ -258,7 +241,6 @@ class _Job:
         from_source = sorted(self.local_names) if self.strict else []
         for _ in range(_MAX_ATTEMPTS):
             proc = self.runner(self.command(wheels_only, from_source), self.env, self.work)
-            _log_output(proc, self.secret)
             no_wheel = self._no_wheel(proc) - set(from_source) - set(wheels_only)
             if no_wheel:
                 log.info("%s: no wheel for %s; building from source", ", ".join(sorted(no_wheel)),
@@ -319,16 +301,15 @@ class _Job:
             argv += ["--only-binary", name]
         return argv
 
-    def failure(self, proc: subprocess.CompletedProcess) -> InstallError:
+    def failure(self, proc: subprocess.CompletedProcess) -> ProcessError:
         hint = None
         if self.provided and any(name in (proc.stderr or "") for name in self.provided):
             pins = ", ".join(f"{n} {v}" for n, v in sorted(self.provided.items()))
             hint = (f"the runtime provides {pins}; to bring your own SDK, name boto3 in the "
                     "requirements or set runtime_packages: include")
-        return InstallError(
-            f"{self.tool.name} failed with exit code {proc.returncode}: "
-            f"{_clean(shlex.join(self.command([])), self.secret)}\n" + _tail(proc, self.secret),
-            file=self.shown, hint=hint)
+        return ProcessError(proc.args, proc.stderr or proc.stdout or "", proc.returncode,
+                            what=self.tool.name, secrets=[self.secret], step="install",
+                            file=self.shown, hint=hint)
 
     def needs_compiling(self, names: list[str], proc: subprocess.CompletedProcess
                         ) -> InstallError:
@@ -360,9 +341,7 @@ def _write_constraints(work: Path, provided: dict[str, str]) -> Path:
 
 
 def _child_env(secret: str | None) -> dict[str, str]:
-    env = scrubbed_env()
-    if secret:
-        env = {k: v for k, v in env.items() if secret not in v}
+    env = child_env(secrets=[secret])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PIP_REQUIRE_VIRTUALENV"] = "false"
     return env
@@ -393,19 +372,12 @@ def _empty(directory: Path) -> None:
             child.unlink()
 
 
-def _clean(text: str, secret: str | None) -> str:
-    if secret:
-        text = text.replace(secret, "***")
-    return REDACTOR(text)
-
-
 def _tail(proc: subprocess.CompletedProcess, secret: str | None) -> str:
     text = (proc.stderr or "").strip() or (proc.stdout or "").strip()
-    return _clean("\n".join(text.splitlines()[-_TAIL_LINES:]), secret)
+    return redact("\n".join(text.splitlines()[-_TAIL_LINES:]), [secret])
 
 
-def _log_output(proc: subprocess.CompletedProcess, secret: str | None) -> None:
-    for stream in (proc.stdout, proc.stderr):
-        for line in (stream or "").splitlines():
-            line = _clean(line, secret)
-            log.log(logging.INFO if _SUMMARY.match(line) else logging.DEBUG, "  %s", line)
+def _log_line(line: str) -> None:
+    """One line of a child's output (already redacted), as it arrives: the installer's
+    summary lines at INFO, the rest at DEBUG."""
+    log.log(logging.INFO if _SUMMARY.match(line) else logging.DEBUG, "  %s", line)

@@ -19,6 +19,7 @@ from builder.install import (
     scrubbed_env,
     uv_platform,
 )
+from builder.process import ProcessError
 from builder.runtimes import PROVIDED_PACKAGES, make_target
 from builder.strip import strip_tree
 from builder.wheels import incompatible_distributions, wheel_tag_supported
@@ -268,7 +269,7 @@ def test_the_token_reaches_only_the_fetch(repo, tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
     runner = FakeInstaller((1, f"error: could not build mylib from {TOKEN}\n"))
-    with pytest.raises(InstallError) as failure:
+    with pytest.raises(ProcessError) as failure:
         install(repo, tmp_path, runner, token=TOKEN, source_host="github.com")
     argv, env, _ = runner.calls[0]
     assert not any(TOKEN in arg for arg in argv)
@@ -484,7 +485,7 @@ def test_pip_cross_platform_takes_wheels_only_and_reports_a_missing_one(repo, tm
     runner = FakeInstaller((1, "ERROR: Could not find a version that satisfies the requirement "
                                "docopt (from versions: none)\n"),
                            version="pip 24.0 from /x (python 3.11)")
-    with pytest.raises(InstallError) as failure:
+    with pytest.raises(ProcessError) as failure:
         install(repo, tmp_path, runner, installer="pip")
     assert len(runner.calls) == 1 and "--no-binary" not in runner.argv
     assert "pip failed with exit code 1" in str(failure.value)
@@ -494,7 +495,7 @@ def test_pip_cross_platform_takes_wheels_only_and_reports_a_missing_one(repo, tm
 def test_installer_failure_carries_the_command_and_the_stderr_tail(repo, tmp_path):
     (repo / "requirements.txt").write_text("requests\n")
     stderr = "".join(f"line {i}\n" for i in range(40)) + "urllib3==1.26.20 conflicts\n"
-    with pytest.raises(InstallError) as failure:
+    with pytest.raises(ProcessError) as failure:
         install(repo, tmp_path, FakeInstaller((2, stderr)))
     message = str(failure.value)
     assert "uv failed with exit code 2:" in message and " pip install --target " in message
@@ -547,11 +548,12 @@ def test_preinstall_runs_each_line_through_the_shell_with_a_scrubbed_env(tmp_pat
 
 
 def test_preinstall_failure_names_command_exit_code_and_stderr(tmp_path):
-    with pytest.raises(InstallError) as failure:
+    with pytest.raises(ProcessError) as failure:
         run_preinstall(["true", "echo broken >&2; exit 3"], tmp_path)
     message = str(failure.value)
     assert "exit code 3" in message and "echo broken >&2; exit 3" in message
     assert failure.value.message.endswith("\nbroken")
+    assert failure.value.step == "install"
 
 
 # -- real installs from PyPI -----------------------------------------------------------
