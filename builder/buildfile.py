@@ -2,11 +2,14 @@
 
 Only the reading and parsing: the document it gives is validated and turned into a
 `builder.spec.Spec` by `builder.spec.load_spec`. Both formats refuse duplicate and
-non-string keys, and YAML alias bombs are stopped at a fixed number of values.
+non-string keys; a file over MAX_BUILD_FILE_BYTES, nested deeper than MAX_DEPTH or (YAML
+alias bombs) holding more than MAX_VALUES values is refused before it is built into
+objects, and every parse failure is a SpecError with the line where it is known.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,10 @@ from builder.errors import SpecError
 from builder.schema import JsonPath, format_path
 
 MAX_BUILD_FILE_BYTES = 1 << 20
-_MAX_NODES = 100_000  # far above any real build file; stops YAML alias bombs
+MAX_DEPTH = 64  # nested lists and mappings; real build files use 4
+MAX_VALUES = 100_000  # far above any real build file; stops YAML alias bombs
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def read_build_file(path: Path, name: str) -> str:
@@ -32,9 +38,45 @@ def read_build_file(path: Path, name: str) -> str:
 
 def parse_build_file(text: str, file: str) -> tuple[Any, dict[JsonPath, int]]:
     """The document and a map from key paths to 1-based lines; JSON for *.json, else YAML."""
-    if file.endswith(".json"):
-        return _parse_json(text, file)
-    return _parse_yaml(text, file)
+    if len(text) > MAX_BUILD_FILE_BYTES:
+        raise SpecError(f"the build file is larger than {MAX_BUILD_FILE_BYTES} bytes", file=file)
+    try:
+        if file.endswith(".json"):
+            return _parse_json(text, file)
+        return _parse_yaml(text, file)
+    except RecursionError:
+        raise _too_deep(file, None) from None
+    except (ValueError, UnicodeError, OverflowError) as exc:
+        reason = str(exc).split(";")[0][:200]
+        raise SpecError(f"a value of the build file cannot be read: {reason}", file=file,
+                        hint="quote it to make it a string") from None
+
+
+def _too_deep(file: str, line: int | None) -> SpecError:
+    return SpecError(f"the build file nests lists and mappings more than {MAX_DEPTH} deep",
+                     file=file, line=line, hint="a build file needs only a few levels")
+
+
+def _check_yaml_depth(text: str, file: str) -> None:
+    """Walk the YAML events (no recursion, no objects built) and refuse deep nesting."""
+    import yaml
+
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_deep(file, event.start_mark.line + 1)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_json_depth(text: str, file: str) -> None:
+    depth, outside = 0, _JSON_STRING.sub('""', text)  # JSON strings hold no raw newline
+    for match in _BRACKETS.finditer(outside):
+        depth += 1 if match[0] in "[{" else -1
+        if depth > MAX_DEPTH:
+            raise _too_deep(file, outside.count("\n", 0, match.start()) + 1)
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[JsonPath, int]]:
@@ -42,6 +84,7 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[JsonPath, int]]:
 
     loader = yaml.SafeLoader(text)
     try:
+        _check_yaml_depth(text, file)
         node = loader.get_single_node()
         lines = _node_lines(node, file) if node is not None else {}
         document = loader.construct_document(node) if node is not None else None
@@ -58,6 +101,7 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[JsonPath, int]]:
 
 
 def _parse_json(text: str, file: str) -> tuple[Any, dict[JsonPath, int]]:
+    _check_json_depth(text, file)
     try:
         document = json.loads(text, object_pairs_hook=_unique_pairs)
     except json.JSONDecodeError as exc:
@@ -104,9 +148,11 @@ def _node_lines(root: Any, file: str) -> dict[JsonPath, int]:
     while stack:
         node, path = stack.pop()
         visited += 1
-        if visited > _MAX_NODES:
-            raise SpecError(f"the build file has more than {_MAX_NODES} values (YAML aliases "
+        if visited > MAX_VALUES:
+            raise SpecError(f"the build file has more than {MAX_VALUES} values (YAML aliases "
                             "expanding too far?)", file=file)
+        if len(path) > MAX_DEPTH:  # reached through aliases: the text itself was flat enough
+            raise _too_deep(file, node.start_mark.line + 1)
         if isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 lines[(*path, index)] = item.start_mark.line + 1

@@ -116,6 +116,19 @@ def equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def canonical(value: Any) -> Any:
+    """A hashable key with JSON equality: canonical(a) == canonical(b) iff equal(a, b)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    if is_type(value, "number"):
+        return ("number", int(value) if is_type(value, "integer") else value)
+    if isinstance(value, Mapping):
+        return ("object", frozenset((key, canonical(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("array", tuple(canonical(item) for item in value))
+    return (type(value).__name__, repr(value))
+
+
 @lru_cache(maxsize=64)
 def _compile(pattern: str) -> re.Pattern[str]:
     # ECMA-262 `$` (no multiline) matches only at the very end; Python's also before a
@@ -242,8 +255,9 @@ class Validator:
     def _unique(self, value, unique, schema, path):
         if not (unique and is_type(value, "array")):
             return
+        first_at: dict[Any, int] = {}
         for index, item in enumerate(value):
-            first = next(i for i in range(index + 1) if equal(value[i], item))
+            first = first_at.setdefault(canonical(item), index)
             if first != index:
                 message = f"{describe_value(item)} is listed twice (also at [{first}])"
                 yield SchemaError((*path, index), message, "uniqueItems")

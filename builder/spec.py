@@ -14,6 +14,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,13 @@ class Spec:
                 return layer
         raise KeyError(key)
 
+    @cached_property
+    def _line_map(self) -> dict[str, int]:
+        return dict(self.lines)
+
     def line_of(self, key: str) -> int | None:
         """The line of `key`, or of its nearest ancestor the file mentions."""
-        lines = dict(self.lines)
+        lines = self._line_map
         while key:
             if key in lines:
                 return lines[key]
