@@ -2,32 +2,61 @@
 
 Lambda has no git binary, so this is pure-Python dulwich. For an http(s) URL (or a local
 repository asked for a ref) the one wanted ref is fetched at depth 1 into a bare cache
-repository, `workdir/git/<key>`, which is kept between calls: the next fetch tells the
-server which commits it already has, so only new objects travel. The commit's tree is then
-written to `workdir/src/<key>`, replacing whatever an earlier ref left there.
+repository, `workdir/git/<key>`, one per repository (its URL without credentials), which is
+kept between calls: the next fetch tells the server which commits it already has, so only
+new objects travel. The commit's tree is then written to a fresh directory of its own,
+`workdir/src/checkout-<random>`, which `remove_checkout` deletes once the build is done.
+
+Access is proved by every request: the server's ref advertisement is asked for with this
+request's credentials each time, also when the wanted commit is already in the cache, and
+nothing is served from the cache if that fails. So a request without the token of a
+repository never gets its files, whoever fetched them before.
+
+Where the fetch may connect (`builder.hosts` decides):
+- `allowed_hosts` given (a service): the source must be `https://` on one of them (plain
+  `http://` for a loopback host they name); every request, each redirect's target
+  included, must be too.
+- `allowed_hosts=None`: the builder's own settings decide: as a service (inside Lambda or
+  the local invoker) its allowed hosts, as above; elsewhere (a laptop) any http(s) host,
+  local paths and loopback servers included.
+Either way every connection goes only to addresses checked just before it: never the
+instance or container metadata endpoints, link-local, private, shared or multicast
+addresses; loopback only without a host list or for a host it names. Git requirements are
+fetched through `fetch_source` too, so the same rules cover them.
 
 The token is sent as HTTP Basic auth (dulwich's username/password), never put in a URL, a
 config file, a log line or a message. dulwich exceptions are translated here, once, into
-one-line `SourceError`s.
+one-line `SourceError`s that show no credential (raw or base64 basic-auth) and no absolute
+work-dir path.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
 import re
 import shutil
+import socket
 import stat
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from builder.errors import SourceError
+from builder.hosts import (
+    ALLOW_HOST_FIX,
+    Resolver,
+    check_address,
+    check_redirect,
+    checked_addresses,
+    repository_refusal,
+)
 from builder.redact import REDACTOR, Redactor
 
 logger = logging.getLogger(__name__)
@@ -38,32 +67,57 @@ _HTTP_STATUS = re.compile(r"unexpected http resp (\d{3})")
 _CACHE_REF_PREFIX = b"refs/heads/fetched/"
 _HTTP_TIMEOUT_S = 60
 _FULL_HISTORY = 2**31 - 1  # the depth `git fetch --unshallow` asks for
+_STALE_CHECKOUT_S = 6 * 3600  # checkouts left this long by a build that ended are removed
 
 
 @dataclass(frozen=True)
 class Checkout:
-    """The files of one commit, ready to build."""
+    """The files of one commit, ready to build. `owned`: `root` is a directory this fetch
+    wrote for this request alone, for `remove_checkout` to delete; otherwise it is a local
+    directory used in place, never deleted."""
 
     root: Path
     commit: str | None
     ref: str | None
     source: str
     fetched: bool
+    owned: bool = False
     committed_at: int | None = None  # unix seconds of the commit (its committer time)
+
+
+def remove_checkout(checkout: Checkout) -> None:
+    """Delete what `fetch_source` wrote for `checkout` (after packaging); a local directory
+    used in place is left alone."""
+    if checkout.owned:
+        shutil.rmtree(checkout.root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Guard:
+    """Where a fetch may connect: `allowed_hosts` None means no host list (a laptop)."""
+
+    allowed_hosts: tuple[str, ...] | None
+    resolve: Resolver = socket.getaddrinfo
 
 
 @dataclass(frozen=True)
 class _Remote:
-    """Where to fetch from: `location` is what dulwich gets, `display` what people see."""
+    """Where to fetch from: `location` is what dulwich gets, `display` what people see;
+    `guard` is None for a local repository."""
 
     location: str
     display: str
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    guard: _Guard | None = None
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(self.display.encode()).hexdigest()[:16]
+        """The cache's name: one per repository, whatever the credentials."""
+        parts = urlsplit(self.display)
+        identity = (f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+                    if parts.scheme else self.display)
+        return hashlib.sha256(identity.rstrip("/").encode()).hexdigest()[:16]
 
 
 class _RefNotFound(Exception):
@@ -86,18 +140,40 @@ def source_host(source: str) -> str | None:
 
 
 def fetch_source(source: str, ref: str | None, workdir: Path, *, token: str | None = None,
-                 username: str = "x-access-token") -> Checkout:
+                 username: str = "x-access-token",
+                 allowed_hosts: Sequence[str] | None = None,
+                 resolve: Resolver | None = None) -> Checkout:
     """Make the files of `ref` of `source` (an http(s) git URL or a local path) available.
 
     `ref` is a branch, a tag, a full `refs/...` name or a full commit SHA; None means the
-    remote HEAD (or, for a local repository, its working tree as it is).
+    remote HEAD (or, for a local repository, its working tree as it is). `allowed_hosts`
+    and `resolve` (`socket.getaddrinfo`'s signature) decide where it may connect (module
+    docstring).
     """
+    hosts = _allowed_hosts(allowed_hosts)
+    if hosts is not None:
+        reason = repository_refusal(source, allowed_hosts=hosts, service=True)
+        if reason:
+            raise SourceError(reason, hint=ALLOW_HOST_FIX)
     if _is_http_url(source):
-        return _fetch_remote(_remote_for_url(source, token, username), ref, Path(workdir))
+        guard = _Guard(hosts, resolve or socket.getaddrinfo)
+        return _fetch_remote(_remote_for_url(source, token, username, guard), ref,
+                             Path(workdir))
     if "://" in source or (_SCP_LIKE.match(source) and not Path(source).exists()):
         raise SourceError(f"unsupported source {_display_url(source)!r}: use an https URL "
                           "or a local path")
     return _fetch_local(source, ref, Path(workdir))
+
+
+def _allowed_hosts(given: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The host list to apply: the one given, else the builder's own when it runs as a
+    service, else none."""
+    if given is not None:
+        return tuple(given)
+    from builder.settings import BuilderSettings
+
+    settings = BuilderSettings.from_environ()
+    return tuple(settings.allowed_hosts) if settings.service else None
 
 
 # -- sources ------------------------------------------------------------------------------
@@ -114,21 +190,34 @@ def _display_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else url
 
 
-def _remote_for_url(url: str, token: str | None, username: str) -> _Remote:
+def _remote_for_url(url: str, token: str | None, username: str,
+                    guard: _Guard | None = None) -> _Remote:
     """Credentials go as Basic auth: the token if given, else those written in the URL.
 
-    Either is registered with the log redactor, in case anything below ever prints it.
+    Either is registered with the log redactor, with its basic-auth encodings, in case
+    anything below ever prints it.
     """
     parts = urlsplit(url)
     display = _display_url(url)
     if token:
-        REDACTOR.add(token)
-        return _Remote(display, display, username, token)
-    if parts.username is not None:
-        password = unquote(parts.password or "")
-        REDACTOR.add(password)
-        return _Remote(display, display, unquote(parts.username), password)
-    return _Remote(display, display)
+        remote = _Remote(display, display, username, token, guard)
+    elif parts.username is not None:
+        remote = _Remote(display, display, unquote(parts.username),
+                         unquote(parts.password or ""), guard)
+    else:
+        return _Remote(display, display, guard=guard)
+    for form in _secret_forms(remote):
+        REDACTOR.add(form)
+    return remote
+
+
+def _secret_forms(remote: _Remote) -> list[str]:
+    """The password as it may travel: raw, URL-encoded, base64 of `username:password` (the
+    Authorization header's value, which a hostile server can echo back)."""
+    if not remote.password:
+        return []
+    pair = base64.b64encode(f"{remote.username or ''}:{remote.password}".encode()).decode()
+    return [remote.password, quote(remote.password, safe=""), pair, pair.rstrip("=")]
 
 
 def _fetch_local(source: str, ref: str | None, workdir: Path) -> Checkout:
@@ -171,30 +260,56 @@ def _local_repo_state(path: Path) -> tuple[str | None, bool | None]:
 def _fetch_remote(remote: _Remote, ref: str | None, workdir: Path) -> Checkout:
     if ref is not None and not ref.strip():
         raise SourceError("empty ref: give a branch, a tag or a commit SHA, or none for HEAD")
-    cache, root = workdir / "git" / remote.key, workdir / "src" / remote.key
-    checkout = _fetch_and_check_out(cache, root, remote, ref)
-    if checkout is None:
-        logger.info("the git cache of %s misses objects: starting it afresh", remote.display)
-        shutil.rmtree(cache)
-        checkout = _fetch_and_check_out(cache, root, remote, ref)
+    cache, checkouts = workdir / "git" / remote.key, workdir / "src"
+    with _disk_errors(remote, workdir):
+        _prune_checkouts(checkouts)
+        checkout = _fetch_and_check_out(cache, checkouts, remote, ref, workdir)
+        if checkout is None:
+            logger.info("the git cache of %s misses objects: starting it afresh",
+                        remote.display)
+            shutil.rmtree(cache)
+            checkout = _fetch_and_check_out(cache, checkouts, remote, ref, workdir)
     if checkout is None:
         raise SourceError(f"the objects of {ref or 'HEAD'} from {remote.display} are "
                           "incomplete, even fetched afresh")
     return checkout
 
 
-def _fetch_and_check_out(cache: Path, root: Path, remote: _Remote,
-                         ref: str | None) -> Checkout | None:
-    """The checkout, or None if the cache turned out to miss objects of the commit."""
+def _fetch_and_check_out(cache: Path, checkouts: Path, remote: _Remote, ref: str | None,
+                         workdir: Path) -> Checkout | None:
+    """A fresh checkout, or None if the cache turned out to miss objects of the commit."""
     with _open_cache(cache) as repo:
-        commit, fetched = _update_cache(repo, remote, ref)
+        commit, fetched = _update_cache(repo, remote, ref, workdir)
+        checkouts.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="checkout-", dir=checkouts))
         try:
-            _write_checkout(repo, commit, root)
+            _write_tree(repo.object_store, repo[commit].tree, root, "")
         except KeyError:
+            shutil.rmtree(root, ignore_errors=True)
             return None
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
         committed_at = repo[commit].commit_time
     return Checkout(root=root, commit=commit.decode(), ref=ref, source=remote.display,
-                    fetched=fetched, committed_at=committed_at)
+                    fetched=fetched, owned=True, committed_at=committed_at)
+
+
+def _prune_checkouts(checkouts: Path, now: float | None = None) -> None:
+    """Remove checkouts older than `_STALE_CHECKOUT_S`, left by builds that never called
+    `remove_checkout` (a crash, a timeout)."""
+    if not checkouts.is_dir():
+        return
+    limit = (time.time() if now is None else now) - _STALE_CHECKOUT_S
+    for entry in checkouts.iterdir():
+        try:
+            stale = entry.lstat().st_mtime < limit
+        except OSError:
+            continue
+        if stale and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif stale:
+            entry.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -218,15 +333,17 @@ def _open_cache(path: Path) -> Iterator[Any]:
         yield repo
 
 
-def _update_cache(repo: Any, remote: _Remote, ref: str | None) -> tuple[bytes, bool]:
-    """Bring the wanted commit into the cache; return (commit SHA, transferred anything)."""
-    if ref is not None and _SHA.fullmatch(ref.lower()) and _commit_in(repo, ref.lower()):
-        logger.info("%s %s: up to date", remote.display, ref)
-        return ref.lower().encode(), False
+def _update_cache(repo: Any, remote: _Remote, ref: str | None,
+                  workdir: Path | None = None) -> tuple[bytes, bool]:
+    """Bring the wanted commit into the cache; return (commit SHA, transferred anything).
+
+    Always asks the server for its refs with this request's credentials, also when the
+    commit is already cached: that answer is the request's proof of access.
+    """
     logger.info("fetching %s %s", remote.display, ref or "HEAD")
     started, packs_before = time.monotonic(), _pack_names(repo)
     wants = _Wants(ref, repo.object_store)
-    with _translated_errors(remote, ref):
+    with _translated_errors(remote, ref, workdir):
         _fetch_with_fallback(repo, remote, wants)
         commit = _peel_to_commit(repo, wants.target, remote, ref)
     repo.refs[_CACHE_REF_PREFIX + (wants.remote_name or b"sha/" + commit)] = commit
@@ -258,15 +375,27 @@ def _fetch_with_fallback(repo: Any, remote: _Remote, wants: _Wants) -> None:
 
 
 def _client_fetch(repo: Any, remote: _Remote, wants: _Wants, depth: int) -> None:
-    from dulwich.client import get_transport_and_path
-    from dulwich.config import ConfigDict
-
-    config = ConfigDict()
-    config.set((b"http",), b"timeout", str(_HTTP_TIMEOUT_S).encode())
-    client, path = get_transport_and_path(remote.location, config=config,
-                                          username=remote.username, password=remote.password)
+    client, path = _client_for(remote)
     client.fetch(path, repo, determine_wants=wants, depth=depth,
                  ref_prefix=wants.ref_prefix())
+
+
+def _client_for(remote: _Remote) -> tuple[Any, str]:
+    """dulwich's client for `remote`, made directly: never guessed from the location
+    (dulwich's guess takes `http://[v6]/...` with credentials for an SSH location)."""
+    from dulwich.client import LocalGitClient, Urllib3HttpGitClient
+    from dulwich.config import ConfigDict
+
+    if remote.guard is None:
+        return LocalGitClient(), remote.location
+    config = ConfigDict()
+    config.set((b"http",), b"timeout", str(_HTTP_TIMEOUT_S).encode())
+    parts = urlsplit(remote.location)
+    base_url = f"{parts.scheme}://{parts.netloc}/"
+    client = Urllib3HttpGitClient(
+        base_url, config=config, username=remote.username, password=remote.password,
+        timeout=_HTTP_TIMEOUT_S, pool_manager=_pool_manager(remote.guard, config, base_url))
+    return client, parts.path
 
 
 class _Wants:
@@ -323,15 +452,6 @@ def _resolve(ref: str | None, refs: Mapping[bytes, bytes]) -> tuple[bytes | None
     raise _RefNotFound()
 
 
-def _commit_in(repo: Any, sha: str) -> bool:
-    from dulwich.objects import Commit
-
-    try:
-        return isinstance(repo[sha.encode()], Commit)
-    except KeyError:
-        return False
-
-
 def _peel_to_commit(repo: Any, sha: bytes, remote: _Remote, ref: str | None) -> bytes:
     from dulwich.objects import Commit, Tag
 
@@ -351,11 +471,99 @@ def _count_new_objects(repo: Any, before: set[bytes]) -> int:
     return sum(len(pack) for pack in repo.object_store.packs if pack.name() not in before)
 
 
+# -- connections --------------------------------------------------------------------------
+
+
+def _pool_manager(guard: _Guard, config: Any, base_url: str) -> Any:
+    """dulwich's urllib3 pool manager (proxy settings, TLS, user agent, timeout from
+    `config`), made of classes that check every request URL (each redirect's target too)
+    and connect only to addresses `builder.hosts` checked just before."""
+    from dulwich.client import default_urllib3_manager
+
+    managers = _guarded_classes(guard)
+    return default_urllib3_manager(config, pool_manager_cls=managers["manager"],
+                                   proxy_manager_cls=managers["proxy_manager"],
+                                   base_url=base_url, timeout=_HTTP_TIMEOUT_S)
+
+
+def _guarded_classes(guard: _Guard) -> dict[str, type]:
+    import urllib3
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Connection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect(guard, self, super()._new_conn)
+
+    class SecureConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect(guard, self, super()._new_conn)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class SecurePool(HTTPSConnectionPool):
+        ConnectionCls = SecureConnection
+
+    pools = {"http": Pool, "https": SecurePool}
+
+    class Manager(urllib3.PoolManager):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.pool_classes_by_scheme = pools
+
+        def urlopen(self, method: str, url: str, redirect: bool = True,
+                    **kw: Any) -> Any:
+            _check_request(guard, url, behind_proxy=self.proxy is not None)
+            return super().urlopen(method, url, redirect=redirect, **kw)
+
+    class ProxyManager(urllib3.ProxyManager, Manager):
+        pass
+
+    return {"manager": Manager, "proxy_manager": ProxyManager}
+
+
+def _check_request(guard: _Guard, url: str, *, behind_proxy: bool) -> None:
+    """Before each request (urllib3 calls this again for each redirect it follows)."""
+    check_redirect(url, allowed_hosts=guard.allowed_hosts)
+    if behind_proxy:  # the proxy connects: check where it will, as well as we can
+        parts = urlsplit(url)
+        check_address(parts.hostname or "", parts.port or (443 if parts.scheme == "https"
+                                                           else 80),
+                      allowed_hosts=guard.allowed_hosts, resolve=guard.resolve)
+
+
+def _connect(guard: _Guard, conn: Any, original: Callable[[], socket.socket]
+             ) -> socket.socket:
+    """urllib3's `_new_conn`, to the addresses checked and no others (a second lookup
+    could answer differently). A connection to the configured proxy is left as it is."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    from urllib3.util.connection import create_connection
+
+    if getattr(conn, "proxy", None) is not None:
+        return original()
+    host = getattr(conn, "_dns_host", None) or conn.host
+    records = checked_addresses(host, conn.port, allowed_hosts=guard.allowed_hosts,
+                                resolve=guard.resolve)
+    error: Exception | None = None
+    for record in records:
+        try:
+            return create_connection((str(record[4][0]), conn.port), conn.timeout,
+                                     source_address=conn.source_address,
+                                     socket_options=conn.socket_options)
+        except TimeoutError as exc:
+            error = ConnectTimeoutError(conn, f"Connection to {conn.host} timed out: {exc}")
+        except OSError as exc:
+            error = NewConnectionError(conn, f"Failed to establish a new connection: {exc}")
+    raise error  # type: ignore[misc]
+
+
 # -- errors -------------------------------------------------------------------------------
 
 
 @contextmanager
-def _translated_errors(remote: _Remote, ref: str | None) -> Iterator[None]:
+def _translated_errors(remote: _Remote, ref: str | None,
+                       workdir: Path | None = None) -> Iterator[None]:
     """Turn dulwich's and the network's exceptions into one-line `SourceError`s."""
     from dulwich.client import HTTPProxyUnauthorized, HTTPUnauthorized
     from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
@@ -377,10 +585,20 @@ def _translated_errors(remote: _Remote, ref: str | None) -> Iterator[None]:
         raise SourceError(f"{remote.display} closed the connection while fetching "
                           f"{ref or 'HEAD'}") from None
     except GitProtocolError as exc:
-        raise _protocol_error(exc, remote, ref) from None
+        raise _protocol_error(exc, remote, ref, workdir) from None
     except (OSError, KeyError, ValueError) as exc:
         raise SourceError(f"fetching {ref or 'HEAD'} from {remote.display} failed: "
-                          f"{_safe_text(exc, remote)}") from None
+                          f"{_safe_text(exc, remote, workdir)}") from None
+
+
+@contextmanager
+def _disk_errors(remote: _Remote, workdir: Path) -> Iterator[None]:
+    """The work dir's own failures (a full disk) as a `SourceError` without its path."""
+    try:
+        yield
+    except OSError as exc:
+        raise SourceError(f"writing the checkout of {remote.display} in the work dir "
+                          f"failed: {_safe_text(exc, remote, workdir)}") from None
 
 
 def _ref_hint(ref: str | None) -> str | None:
@@ -396,7 +614,8 @@ def _auth_error(remote: _Remote) -> SourceError:
                        "a token and none was given")
 
 
-def _protocol_error(exc: Exception, remote: _Remote, ref: str | None) -> SourceError:
+def _protocol_error(exc: Exception, remote: _Remote, ref: str | None,
+                    workdir: Path | None = None) -> SourceError:
     status = _HTTP_STATUS.search(str(exc))
     if status and status.group(1) in ("401", "403"):
         return _auth_error(remote)
@@ -407,7 +626,7 @@ def _protocol_error(exc: Exception, remote: _Remote, ref: str | None) -> SourceE
         host = source_host(remote.location) or remote.display
         return SourceError(f"cannot reach {host}: {unreachable}")
     return SourceError(f"fetching {ref or 'HEAD'} from {remote.display} failed: "
-                       f"{_safe_text(exc, remote)}")
+                       f"{_safe_text(exc, remote, workdir)}")
 
 
 def _connection_problem(exc: BaseException) -> str | None:
@@ -434,31 +653,22 @@ def _connection_problem(exc: BaseException) -> str | None:
     return None
 
 
-def _safe_text(exc: BaseException, remote: _Remote) -> str:
-    """`exc` as one short line, with any credential removed."""
+def _safe_text(exc: BaseException, remote: _Remote, workdir: Path | None = None) -> str:
+    """`exc` as one short line, without any credential (raw or encoded) or work-dir path."""
+    text = " ".join(str(exc).split())
+    if workdir is not None:
+        for root in sorted({str(workdir), str(Path(workdir).resolve())}, key=len,
+                           reverse=True):
+            text = text.replace(root.rstrip("/") + "/", "<work dir>/").replace(root,
+                                                                             "<work dir>")
     redactor = Redactor()
-    redactor.add(remote.password)
-    text = redactor(" ".join(str(exc).split()))[:200]
+    for form in _secret_forms(remote):
+        redactor.add(form)
+    text = redactor(text)[:200]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # -- checkout -----------------------------------------------------------------------------
-
-
-def _write_checkout(repo: Any, commit: bytes, root: Path) -> None:
-    """Make `root` hold exactly the tree of `commit`: built aside, then swapped in."""
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=root.name + ".new-", dir=root.parent))
-    try:
-        _write_tree(repo.object_store, repo[commit].tree, staging, "")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if root.exists() or root.is_symlink():
-        old = root.with_name(root.name + ".old-" + staging.name.rsplit("-", 1)[-1])
-        os.replace(root, old)
-        shutil.rmtree(old, ignore_errors=True)
-    os.replace(staging, root)
 
 
 def _write_tree(object_store: Any, tree_id: bytes, directory: Path, prefix: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from lambda3.embedded.gitserver import GitServer, commit_directory
+from lambda3.embedded.serving import serve_in_thread, stop_serving
 
 FIRST_COMMIT_TIME = 1_700_000_000
 
@@ -115,3 +116,126 @@ def make_repo(tmp_path: Path):
         return builder
 
     return factory
+
+
+# -- servers for the security tests ---------------------------------------------------------
+
+
+class TokenGitServer:
+    """dulwich's smart-HTTP git server on 127.0.0.1 where each repository has its own
+    token (Basic auth, any username): a request for one repository with another's token
+    gets 401. `requests` logs (method, path, status)."""
+
+    def __init__(self) -> None:
+        self._repos: dict[str, tuple[Path, str]] = {}
+        self.requests: list[tuple[str, str, int]] = []
+        self._server = self._thread = None
+
+    def __enter__(self) -> TokenGitServer:
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+        from dulwich.web import make_wsgi_chain
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+        git_app = make_wsgi_chain(self, handlers={b"git-receive-pack": None})
+        self._server = make_server("127.0.0.1", 0, self._guarded(git_app),
+                                   handler_class=Quiet)
+        self._thread = serve_in_thread(self._server, "token-git-server")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        stop_serving(self._server, self._thread)
+
+    def add_repo(self, name: str, path: Path, token: str) -> str:
+        self._repos[f"/{name}.git"] = (Path(path), token)
+        return f"http://127.0.0.1:{self._server.server_port}/{name}.git"
+
+    def open_repository(self, path: str | bytes):  # dulwich's Backend
+        from dulwich.errors import NotGitRepository
+        from dulwich.repo import Repo
+
+        path = path.decode() if isinstance(path, bytes) else path
+        if path not in self._repos:
+            raise NotGitRepository(path)
+        return Repo(str(self._repos[path][0]))
+
+    def _guarded(self, app):
+        def guarded(environ, start_response):
+            path = environ.get("PATH_INFO", "")
+            repo = next((p for p in self._repos if path.startswith(p + "/")), None)
+            status = [0]
+
+            def recording(line, headers, exc_info=None):
+                status[0] = int(line.split()[0])
+                self.requests.append((environ["REQUEST_METHOD"], path, status[0]))
+                return start_response(line, headers, exc_info)
+
+            if repo is None or not _basic_password_is(environ, self._repos[repo][1]):
+                recording("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="t"'),
+                                               ("Content-Length", "0")])
+                return [b""]
+            return app(environ, recording)
+
+        return guarded
+
+
+def _basic_password_is(environ, token: str) -> bool:
+    import base64
+    import binascii
+    import hmac
+
+    scheme, _, encoded = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return scheme.lower() == "basic" and hmac.compare_digest(
+        decoded.partition(":")[2].encode(), token.encode())
+
+
+class ScriptedHttpServer:
+    """A plain HTTP server on `host` (a loopback address) answering every request with
+    `answer(path, headers) -> (status, headers, body)`; `seen` logs (path, headers)."""
+
+    def __init__(self, answer, host: str = "127.0.0.1") -> None:
+        self.answer, self.host, self.seen = answer, host, []
+
+    def __enter__(self) -> ScriptedHttpServer:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                outer.seen.append((self.path, dict(self.headers)))
+                status, headers, body = outer.answer(self.path, dict(self.headers))
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET  # noqa: N815
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self.port = self._server.server_port
+        self._thread = serve_in_thread(self._server, "scripted-http-server")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        stop_serving(self._server, self._thread)
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+
+@pytest.fixture
+def token_git_server() -> Iterator[TokenGitServer]:
+    with TokenGitServer() as server:
+        yield server

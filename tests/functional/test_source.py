@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from builder.errors import SourceError
-from builder.source import Checkout, fetch_source
+from builder.source import Checkout, fetch_source, remove_checkout
 from lambda3.embedded.gitserver import GitServer, commit_directory
 
 APP_FILES = {
@@ -200,7 +200,7 @@ def test_second_fetch_transfers_only_what_is_new(remote, tmp_path, git_token, gi
     assert first_pack >= 7                 # 3 commits' worth: 5 files, 3 trees, 1 commit
     assert second_pack == 4                # commit, root tree, lib/ tree, lib/util.py
     assert (second.root / "lib/util.py").read_text() == "X = 3\n"
-    assert second.root == first.root
+    assert second.root != first.root and (first.root / "app.py").exists()
 
     posts = sum(1 for method, _, _ in git_server.requests if method == "POST")
     third = fetch(remote, "main", workdir, git_token)
@@ -208,13 +208,15 @@ def test_second_fetch_transfers_only_what_is_new(remote, tmp_path, git_token, gi
     assert sum(1 for method, _, _ in git_server.requests if method == "POST") == posts
 
 
-def test_a_known_sha_needs_no_server(remote, tmp_path, git_token, git_server):
+def test_a_known_sha_is_served_only_after_the_server_accepted_the_token(
+        remote, tmp_path, git_token, git_server):
     workdir = tmp_path / "w"
     fetch(remote, "main", workdir, git_token)
     count = len(git_server.requests)
     checkout = fetch(remote, remote.commits[2], workdir, git_token)
     assert not checkout.fetched and checkout.commit == remote.commits[2]
-    assert len(git_server.requests) == count
+    assert git_server.requests[count:] == [
+        ("GET", "/owner/app.git/info/refs?service=git-upload-pack", 200)]
 
 
 def test_an_unreadable_cache_is_rebuilt(remote, tmp_path, git_token):
@@ -248,7 +250,8 @@ def test_a_cache_missing_objects_is_fetched_afresh(remote, tmp_path, git_token):
     assert checkout.fetched and (checkout.root / "app.py").read_text() == "V = 2\n"
 
 
-def test_switching_refs_leaves_no_stale_files(remote, tmp_path, git_token):
+def test_each_fetch_is_a_fresh_checkout_that_remove_checkout_deletes(remote, tmp_path,
+                                                                    git_token):
     workdir = tmp_path / "w"
     feature = fetch(remote, "feature", workdir, git_token)
     assert (feature.root / "feature.txt").exists()
@@ -256,10 +259,34 @@ def test_switching_refs_leaves_no_stale_files(remote, tmp_path, git_token):
 
     main = fetch(remote, "main", workdir, git_token)
 
-    assert main.root == feature.root
+    assert main.root != feature.root and main.owned
+    assert main.root.parent == workdir / "src" and main.root.name.startswith("checkout-")
+    assert stat.S_IMODE(os.stat(main.root).st_mode) == 0o700
     assert set(files_of(main.root)) == {"app.py", "lib/util.py", "run.sh", "data/big.txt",
                                         "link.py"}
-    assert [p.name for p in (workdir / "src").iterdir()] == [main.root.name]
+    remove_checkout(feature)
+    remove_checkout(main)
+    assert list((workdir / "src").iterdir()) == []
+
+
+def test_remove_checkout_leaves_a_local_directory_alone(tmp_path):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "app.py").write_text("x")
+    checkout = fetch_source(str(tmp_path / "proj"), None, tmp_path / "w")
+    remove_checkout(checkout)
+    assert not checkout.owned and (tmp_path / "proj" / "app.py").read_text() == "x"
+
+
+def test_checkouts_left_by_crashed_builds_are_pruned(remote, tmp_path, git_token):
+    workdir = tmp_path / "w"
+    old = fetch(remote, "main", workdir, git_token)
+    recent = fetch(remote, "main", workdir, git_token)
+    os.utime(old.root, (1_600_000_000, 1_600_000_000))
+
+    newest = fetch(remote, "main", workdir, git_token)
+
+    assert not old.root.exists()
+    assert recent.root.exists() and newest.root.exists()
 
 
 # -- local sources ------------------------------------------------------------------------
