@@ -2,19 +2,23 @@
 
 `build(options)` turns a repository at a ref into the zips that would be deployed and
 reports, for each component, its CodeSha256, sizes and file count. Installed dependency
-trees are cached in the work dir by the content of the requirements, the target and the
-installer, so an unchanged set is neither installed nor zipped again.
+trees are cached in the work dir, apart for each repository, keyed by the content of every
+input that decides the installed files (requirement files and their includes, local wheels
+and package folders, the target, the installer and its version), so an unchanged set is
+neither installed nor zipped again.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from builder import limits
 from builder.errors import LimitError, SpecError
@@ -25,7 +29,7 @@ from builder.timing import Timings
 log = logging.getLogger(__name__)
 
 DEFAULT_RUNTIME = "python3.12"
-DEPS_CACHE_VERSION = "1"
+DEPS_CACHE_VERSION = "2"
 DEPS_CACHE_KEEP = 8
 
 
@@ -39,6 +43,27 @@ class BuildOptions:
     components: tuple[str, ...] = ()
     token: str | None = field(default=None, repr=False)
     refresh: bool = False
+
+    @property
+    def repository_key(self) -> str:
+        """Which repository this is, without credentials: see `repository_key`."""
+        return repository_key(self.source)
+
+
+def repository_key(source: str) -> str:
+    """An https source as `https://host[:port]/path` (lowercase host, no credentials,
+    query, fragment, trailing `/` or `.git`); a local one as its resolved path."""
+    if not source.lower().startswith(("http://", "https://")):
+        return str(Path(source).expanduser().resolve())
+    parts = urlsplit(source)
+    host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    path = parts.path.rstrip("/").removesuffix(".git").rstrip("/")
+    return f"{parts.scheme.lower()}://{host}{port}{path}"
 
 
 @dataclass(frozen=True)
@@ -189,7 +214,7 @@ def _is_cache(name: str) -> bool:
 def _build_dependencies(ctx: _Context, spec) -> tuple[Artifact, dict]:
     deps = spec.dependencies
     key, requirement_files = _deps_cache_key(ctx, deps)
-    cache_dir = ctx.options.workdir / "cache" / "deps"
+    cache_dir = _deps_cache_dir(ctx)
     cached_zip, cached_meta = cache_dir / f"{key}.zip", cache_dir / f"{key}.json"
     dest = ctx.out_dir / "dependencies.zip"
     if cached_zip.exists() and cached_meta.exists() and not ctx.options.refresh:
@@ -256,16 +281,24 @@ def _compile_dependencies(ctx: _Context, site: Path) -> int | None:
     return compiled
 
 
+def _deps_cache_dir(ctx: _Context) -> Path:
+    """The cache of this repository's dependency sets: no other repository reads or
+    replaces them."""
+    name = hashlib.sha256(ctx.options.repository_key.encode()).hexdigest()[:32]
+    return ctx.options.workdir / "cache" / "deps" / name
+
+
 def _deps_cache_key(ctx: _Context, deps) -> tuple[str, list[Path]]:
     from builder.install import installer_version
 
     files = [ctx.repo / name for name in deps.requirements]
+    repo = ctx.repo.resolve()
     digest = hashlib.sha256()
-    for path in _requirement_closure(files):
-        digest.update(path.relative_to(ctx.repo).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    for path in _requirement_closure(files, repo):
+        _hash_input(digest, path, path.relative_to(repo).as_posix())
     settings = {
-        "v": DEPS_CACHE_VERSION, "target": ctx.target.describe(), "native": is_native(ctx.target),
+        "v": DEPS_CACHE_VERSION, "repository": ctx.options.repository_key,
+        "target": ctx.target.describe(), "native": is_native(ctx.target),
         "installer": installer_version(ctx.runner), "provided": provided_versions(),
         "runtime_packages": deps.runtime_packages, "strip": deps.strip,
         "bytecode": sys.version if deps.bytecode else None,
@@ -275,20 +308,32 @@ def _deps_cache_key(ctx: _Context, deps) -> tuple[str, list[Path]]:
     return digest.hexdigest(), files
 
 
-def _requirement_closure(files: list[Path]) -> list[Path]:
-    """The requirements files and every file they include with -r / -c, in a stable order."""
-    seen: dict[Path, None] = {}
-    pending = list(files)
-    while pending:
-        path = pending.pop(0)
-        if path in seen or not path.is_file():
-            continue
-        seen[path] = None
-        for line in path.read_text(errors="replace").splitlines():
-            parts = line.strip().split(maxsplit=1)
-            if len(parts) == 2 and parts[0] in ("-r", "--requirement", "-c", "--constraint"):
-                pending.append((path.parent / parts[1]).resolve())
-    return list(seen)
+def _requirement_closure(files: list[Path], repo: Path) -> list[Path]:
+    """The requirements files, every file they include and every local wheel or package
+    folder they install from, inside the repository, in a stable order."""
+    from builder.requirements import requirement_inputs
+
+    return requirement_inputs(files, repo)
+
+
+def _hash_input(digest, path: Path, name: str) -> None:
+    """Name and content of a file, or of every file under a folder (as an installer would
+    read it: .git and bytecode left out), streamed."""
+    if path.is_dir():
+        for directory, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if d not in (".git", "__pycache__"))
+            for filename in sorted(f for f in filenames if not f.endswith((".pyc", ".pyo"))):
+                child = Path(directory, filename)
+                _hash_input(digest, child, f"{name}/{child.relative_to(path).as_posix()}")
+        return
+    digest.update(b"F" + name.encode("utf-8", "surrogateescape") + b"\0")
+    if not path.is_file():
+        digest.update(b"missing\0")
+        return
+    digest.update(str(path.stat().st_size).encode() + b"\0")
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
 
 
 def _prune(cache_dir: Path) -> None:

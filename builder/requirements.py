@@ -1,20 +1,24 @@
 """Requirement files, rewritten so that an installer can run them from a temporary directory.
 
-`-r`/`-c` includes, `--find-links` and local paths become absolute and must resolve inside
-the repository (a symlink or `../` may not reach the builder's own files); editables become
-regular installs; git requirements are fetched by lambda3 itself (Lambda has no git) and
-replaced by their checkout. The token for the source host goes only to that fetch, and
+`-r`/`-c` includes, `--find-links`, index paths and local paths become absolute and must
+resolve inside the repository (a symlink or `../` may not reach the builder's own files);
+includes are files, never URLs; options are spelled as pip spells them (lowercase) and
+environment variables are not expanded. Anything else is a SpecError naming the file (as
+the repository has it) and the line. Editables become regular installs; git requirements
+are fetched by lambda3 itself (Lambda has no git) and replaced by their checkout.
+`requirement_inputs` lists every file in the repository that decides what is installed. The token for the source host goes only to that fetch, and
 only over https to that host: never to a child process, file or message.
 """
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from builder.errors import InstallError, Lambda3Error
+from builder.errors import InstallError, Lambda3Error, SpecError
 from builder.redact import REDACTOR
 
 log = logging.getLogger(__name__)
@@ -23,8 +27,14 @@ FetchVcs = Callable[[str, "str | None", Path, "str | None"], Path]
 
 _VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
 _ARCHIVES = (".whl", ".tar.gz", ".zip")
+_INCLUDE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
 _LOCATION_OPTIONS = ("-f", "--find-links", "-i", "--index-url", "--extra-index-url")
-_OPTION = re.compile(r"^(--[a-z][a-z-]*|-[a-zA-Z])(?:\s*=\s*|\s+|(?=[^\s=]))?(.*)$")
+_KNOWN_OPTIONS = (*_INCLUDE_OPTIONS, *_LOCATION_OPTIONS, "-e", "--editable")
+_OPTION = re.compile(r"^(--[A-Za-z][A-Za-z-]*|-[A-Za-z])(?:\s*=\s*|\s+|(?=[^\s=]))?(.*)$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_ENV_VARIABLE = re.compile(r"\$\{[A-Za-z0-9_]+\}")
+MAX_REQUIREMENT_FILES = 100  # files in one closure of includes
+MAX_REQUIREMENTS_BYTES = 1 << 20  # one requirements file
 _NAMED_URL = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*@\s*(\S+)(.*)$")
 
 
@@ -46,46 +56,74 @@ class RequirementFiles:
         self._roots = [self.repo_root]
         self._token, self._source_host = token, source_host
         self._fetch_vcs = fetch_vcs or _fetch_source
+        self.inputs: dict[Path, None] = {}  # files and folders read, in order
         self._written: dict[Path, Path] = {}
         self._fetched: dict[tuple[str, str | None], Path] = {}
 
     def rewrite(self, path: Path, *, collect: bool = True) -> Path:
-        source = self._inside(path, None, None)
+        source = self._inside(path, None, None, self.shown(path))
         if source not in self._written:
+            if len(self._written) >= MAX_REQUIREMENT_FILES:
+                raise SpecError(f"more than {MAX_REQUIREMENT_FILES} requirement files are "
+                                "included", file=self.shown(source))
+            self.inputs.setdefault(source, None)
             out = self.work / f"requirements-{len(self._written)}.txt"
             self._written[source] = out
             lines = [self._line(text, source, number, collect)
-                     for number, text in _logical_lines(source)]
+                     for number, text in _logical_lines(source, self.shown(source))]
             out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return self._written[source]
 
     def shown(self, path: Path) -> str:
         """How a requirement file is named in messages: relative to the repository."""
-        resolved = Path(path).resolve()
-        if resolved.is_relative_to(self.repo_root):
+        resolved = _resolve(Path(path))
+        if resolved is not None and resolved.is_relative_to(self.repo_root):
             return resolved.relative_to(self.repo_root).as_posix()
-        return resolved.name
+        return Path(path).name
 
     def _line(self, line: str, source: Path, number: int, collect: bool) -> str:
+        if _ENV_VARIABLE.search(line):
+            raise _error(f"{_ENV_VARIABLE.search(line)[0]}: environment variables are not "
+                         "expanded in requirement files built by lambda3", self.shown(source),
+                         number, hint="write the value itself")
         match = _OPTION.match(line)
         if not match:
             return self._requirement(line, source, number, collect)
         option, value = match[1], match[2].strip()
-        if option in ("-r", "--requirement", "-c", "--constraint"):
-            if "://" in value:
-                return line
-            nested = self.rewrite(self._path(value, source, number), collect=collect
-                                  and option in ("-r", "--requirement"))
-            return f"{option} {nested}"
+        if option not in _KNOWN_OPTIONS and option.lower() in _KNOWN_OPTIONS:
+            raise _error(f"{option} is not an option (options are case-sensitive)",
+                         self.shown(source), number, hint=f"write {option.lower()}")
+        if option in _INCLUDE_OPTIONS:
+            return self._include(option, value, source, number, collect)
         if option in ("-e", "--editable"):
             log.info("%s:%d: installing %s as a regular (not editable) package",
                      self.shown(source), number, REDACTOR(value))
             return self._requirement(value, source, number, collect)
-        if option in _LOCATION_OPTIONS and value.startswith("file:"):
-            return f"{option} {self._path(urlsplit(value).path, source, number).as_uri()}"
-        if option in ("-f", "--find-links") and "://" not in value:
-            return f"{option} {self._path(value, source, number)}"
+        if option in _LOCATION_OPTIONS:
+            return self._location(option, value, line, source, number)
         return line
+
+    def _include(self, option: str, value: str, source: Path, number: int,
+                 collect: bool) -> str:
+        if _SCHEME.match(value):
+            raise _error(f"{option} {REDACTOR(value)!r}: an include must be a file in the "
+                         "repository, not a URL", self.shown(source), number,
+                         hint="copy the file into the repository and include it by path")
+        path = self._path(value, source, number)
+        if not path.is_file():
+            raise _error(f"{option} {value!r}: no such file in the repository",
+                         self.shown(source), number)
+        nested = self.rewrite(path, collect=collect and option in ("-r", "--requirement"))
+        return f"{option} {nested}"
+
+    def _location(self, option: str, value: str, line: str, source: Path, number: int) -> str:
+        """An index or find-links location: a local path or file: URL made absolute (and
+        kept inside the repository); other URLs as written."""
+        if value.lower().startswith("file:"):
+            return f"{option} {self._path(_file_url_path(value), source, number).as_uri()}"
+        if _SCHEME.match(value):
+            return line
+        return f"{option} {self._path(value, source, number)}"
 
     def _requirement(self, line: str, source: Path, number: int, collect: bool) -> str:
         named = _NAMED_URL.match(line)
@@ -93,25 +131,25 @@ class RequirementFiles:
             name, extras, location, rest = named.groups()
             if collect:
                 self.names.add(normalise(name))
-            if "://" in location and not location.startswith(("file:", *_VCS_PREFIXES)):
+            if "://" in location and not location.lower().startswith(("file:", *_VCS_PREFIXES)):
                 return line
             self.local_names.add(normalise(name))
             path = self._local(location, source, number)
             return f"{name}{extras or ''} @ {path.as_uri()}{rest}"
-        if line.startswith(_VCS_PREFIXES) or _looks_like_path(line):
+        if line.lower().startswith(_VCS_PREFIXES) or _looks_like_path(line):
             location, _, rest = line.partition(" ")
             rest = f" {rest}" if rest else ""
-            extras = re.search(r"\[[^\]]*\]$", location.split("#", 1)[0])
+            extras = _trailing_extras(location.split("#", 1)[0])
             if extras:
-                location = location[:extras.start()] + location[extras.end():]
+                location = location.replace(extras, "", 1)
             path = self._local(location, source, number)
             egg = re.search(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)", location)
             if not egg:
-                return f"{path}{extras[0] if extras else ''}{rest}"
+                return f"{path}{extras}{rest}"
             self.local_names.add(normalise(egg[1]))
             if collect:
                 self.names.add(normalise(egg[1]))
-            return f"{egg[1]}{extras[0] if extras else ''} @ {path.as_uri()}{rest}"
+            return f"{egg[1]}{extras} @ {path.as_uri()}{rest}"
         name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
         if name and collect:
             self.names.add(normalise(name[0]))
@@ -119,23 +157,30 @@ class RequirementFiles:
 
     def _local(self, location: str, source: Path, number: int) -> Path:
         """A git URL fetched to a checkout, or a local path made absolute."""
-        if location.startswith(_VCS_PREFIXES):
+        if location.lower().startswith(_VCS_PREFIXES):
             return self._checkout(location, source, number)
         location = location.split("#", 1)[0]
-        if location.startswith("file:"):
-            location = urlsplit(location).path
+        if location.lower().startswith("file:"):
+            location = _file_url_path(location)
         return self._path(location, source, number)
 
     def _path(self, value: str, source: Path, number: int) -> Path:
-        return self._inside(source.parent / value, source, number)
+        path = self._inside(source.parent / value, source, number, value)
+        self.inputs.setdefault(path, None)
+        return path
 
-    def _inside(self, path: Path, source: Path | None, number: int | None) -> Path:
-        resolved = Path(path).resolve()
+    def _inside(self, path: Path, source: Path | None, number: int | None, written: str
+                ) -> Path:
+        """The real path of `path`, or SpecError when it is outside the repository (and
+        the checkouts of git requirements); `written` is how the file wrote it."""
+        file = self.shown(source) if source else None
+        resolved = _resolve(Path(path))
+        if resolved is None:
+            raise _error(f"{written!r} is a symlink loop", file, number)
         if not any(resolved.is_relative_to(root) for root in self._roots):
-            raise InstallError(f"{path} is outside the repository",
-                               file=self.shown(source) if source else None, line=number,
-                               hint="requirement files, includes and local paths must be "
-                                    "inside the repository")
+            raise _error(f"{written!r} is outside the repository", file, number,
+                         hint="requirement files, includes and local paths must be inside "
+                              "the repository")
         return resolved
 
     def _token_may_go_to(self, url: str) -> bool:
@@ -158,8 +203,9 @@ class RequirementFiles:
         key = (url, ref)
         if key not in self._fetched:
             token = self._token if self._token_may_go_to(url) else None
-            log.info("%s:%d: fetching %s@%s", self.shown(source), number, REDACTOR(url),
-                     ref or "HEAD")
+            if self._fetch_vcs is not _no_fetch:
+                log.info("%s:%d: fetching %s@%s", self.shown(source), number, REDACTOR(url),
+                         ref or "HEAD")
             workdir = self.work / f"vcs-{len(self._fetched)}"
             workdir.mkdir()
             try:
@@ -184,12 +230,65 @@ def _fetch_source(url: str, ref: str | None, workdir: Path, token: str | None) -
     return fetch_source(url, ref, workdir, token=token).root
 
 
+def _no_fetch(url: str, ref: str | None, workdir: Path, token: str | None) -> Path:
+    return workdir  # listing inputs: a git requirement is its line, not its files
 
-def _logical_lines(path: Path) -> list[tuple[int, str]]:
+
+def requirement_inputs(files: Sequence[Path], repo_root: Path) -> list[Path]:
+    """`files`, every file they include and every local path they install from (wheels,
+    package folders, --find-links and index folders), resolved, first seen first. Checked
+    as `RequirementFiles.rewrite` checks them (SpecError); git requirements are not fetched."""
+    with tempfile.TemporaryDirectory(prefix="lambda3-inputs-") as work:
+        reader = RequirementFiles(Path(repo_root), Path(work), token=None, source_host=None,
+                                  fetch_vcs=_no_fetch)
+        for path in files:
+            reader.rewrite(Path(path))
+        return [path for path in reader.inputs if path.is_relative_to(reader.repo_root)]
+
+
+def _error(message: str, file: str | None, line: int | None, *, hint: str | None = None
+           ) -> SpecError:
+    return SpecError(message, file=file, line=line, hint=hint)
+
+
+def _resolve(path: Path) -> Path | None:
+    """The real path (what does not exist yet judged lexically), None for a symlink loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13, OSError after
+        return None
+
+
+def _file_url_path(url: str) -> str:
+    """The local path of a file: URL, percent-escapes decoded as the installer decodes them."""
+    return unquote(urlsplit(url).path)
+
+
+def _trailing_extras(location: str) -> str:
+    """`[a,b]` at the end of `location` ("" when none): from the first `[` after the
+    previous `]`, found without backtracking."""
+    if not location.endswith("]"):
+        return ""
+    start = location.find("[", location.rfind("]", 0, len(location) - 1) + 1)
+    return location[start:] if start != -1 else ""
+
+
+def _comment_free(raw: str) -> str:
+    """`raw` without a `#` comment (one at the start or after whitespace), in linear time."""
+    index = raw.find("#")
+    while index != -1:
+        if index == 0 or raw[index - 1].isspace():
+            return raw[:index].rstrip()
+        index = raw.find("#", index + 1)
+    return raw
+
+
+
+def _logical_lines(path: Path, shown: str) -> list[tuple[int, str]]:
     """(line number, text) with comments dropped and `\\` continuations joined, as pip does."""
     lines, pending, start = [], "", 0
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        text = re.sub(r"(^|\s+)#.*$", "", raw)
+    for number, raw in enumerate(_read(path, shown).splitlines(), start=1):
+        text = _comment_free(raw)
         if not pending:
             start = number
         if text.endswith("\\"):
@@ -203,11 +302,24 @@ def _logical_lines(path: Path) -> list[tuple[int, str]]:
     return lines
 
 
+def _read(path: Path, shown: str) -> str:
+    try:
+        if path.stat().st_size > MAX_REQUIREMENTS_BYTES:
+            raise SpecError(f"larger than {MAX_REQUIREMENTS_BYTES} bytes", file=shown)
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                        file=shown) from None
+    except OSError as exc:
+        raise SpecError(f"cannot be read: {exc.strerror}", file=shown) from None
+
+
 def _looks_like_path(line: str) -> bool:
     first = line.split(" ", 1)[0]
-    if "://" in first and not first.startswith("file:"):
+    is_file_url = first.lower().startswith("file:")
+    if "://" in first and not is_file_url:
         return False
-    return first.startswith((".", "/", "file:")) or first.endswith(_ARCHIVES) or (
+    return first.startswith((".", "/")) or is_file_url or first.endswith(_ARCHIVES) or (
         "/" in first and not _NAMED_URL.match(line))
 
 

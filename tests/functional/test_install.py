@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import InstallError, SourceError
+from builder.errors import InstallError, SourceError, SpecError
 from builder.install import (
     install_requirements,
     installer_version,
@@ -298,7 +298,7 @@ def test_paths_must_stay_inside_the_repository(repo, tmp_path, line):
     (tmp_path / "outside.txt").write_text("requests\n")
     (repo / "linked.txt").symlink_to(tmp_path / "outside.txt")
     (repo / "requirements.txt").write_text(line + "\n")
-    with pytest.raises(InstallError, match="outside the repository"):
+    with pytest.raises(SpecError, match="outside the repository"):
         install(repo, tmp_path, FakeInstaller())
 
 
