@@ -355,7 +355,20 @@ class _Worker:
         return {**run_invocation(self.handler, request, event_bytes), "init_ms": init_ms}
 
 
+def make_undumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0): programs the function starts (same user) cannot read this
+    process's /proc/<pid>/environ (the credentials) or memory. Linux only."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+
 def main(argv: list[str]) -> int:
+    make_undumpable()
     # The pipes are opened before the read-only hook is installed (it checks paths only).
     requests = os.fdopen(int(argv[1]), "rb")
     results = os.fdopen(int(argv[2]), "w", encoding="utf-8")
