@@ -135,8 +135,8 @@ def parse_authority(authority: str, scheme: str) -> tuple[str, int] | None:
     The port defaults to the scheme's."""
     authority = authority.lower()
     if authority.startswith("["):
-        literal, _, rest = authority[1:].partition("]")
-        if rest and not rest.startswith(":"):
+        literal, bracket, rest = authority[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")) or "%" in literal:
             return None
         host, port_text = literal, rest[1:] if rest else ""
         try:
@@ -245,16 +245,19 @@ def checked_addresses(host: str, port: int, *, allowed_hosts: Sequence[str] | No
         if reason:
             fix = ("name the host in the allowed hosts to allow it" if reason == "loopback"
                    else "the builder connects to public addresses only")
-            raise SourceError(f"refusing to connect to {shown}: it resolves to {address}, "
-                              f"a {reason} address ({fix})")
+            raise SourceError(f"refusing to connect to {shown}: it resolves to {address} "
+                              f"({reason} address; {fix})")
     return records
 
 
 def address_refusal(address: Address, *, loopback_ok: bool) -> str | None:
     """What kind of refused address `address` is ("link-local (metadata)", "private", ...),
     or None if it may be connected to."""
+    if isinstance(address, ipaddress.IPv6Address) and (
+            address.ipv4_mapped or (address in _IPV4_COMPATIBLE and int(address) > 1)):
+        return address_refusal(_embedded_ipv4(address)[0], loopback_ok=loopback_ok)
     for embedded in _embedded_ipv4(address):
-        reason = address_refusal(embedded, loopback_ok=loopback_ok)
+        reason = address_refusal(embedded, loopback_ok=False)
         if reason:
             return reason
     if address.is_loopback:

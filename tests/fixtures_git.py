@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +199,8 @@ def _basic_password_is(environ, token: str) -> bool:
 
 class ScriptedHttpServer:
     """A plain HTTP server on `host` (a loopback address) answering every request with
-    `answer(path, headers) -> (status, headers, body)`; `seen` logs (path, headers)."""
+    `answer(path, headers) -> (status, headers, body)`; `seen` logs (path, headers), header
+    names in lowercase. An IPv6 `host` ("::1") listens on IPv6."""
 
     def __init__(self, answer, host: str = "127.0.0.1") -> None:
         self.answer, self.host, self.seen = answer, host, []
@@ -210,8 +212,9 @@ class ScriptedHttpServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                outer.seen.append((self.path, dict(self.headers)))
-                status, headers, body = outer.answer(self.path, dict(self.headers))
+                received = {name.lower(): value for name, value in self.headers.items()}
+                outer.seen.append((self.path, received))
+                status, headers, body = outer.answer(self.path, received)
                 self.send_response(status)
                 for name, value in {**headers, "Content-Length": str(len(body))}.items():
                     self.send_header(name, value)
@@ -223,7 +226,10 @@ class ScriptedHttpServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        class Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+        self._server = Server((self.host, 0), Handler)
         self.port = self._server.server_port
         self._thread = serve_in_thread(self._server, "scripted-http-server")
         return self
@@ -232,7 +238,8 @@ class ScriptedHttpServer:
         stop_serving(self._server, self._thread)
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """builder.source's pure parts: hosts, display URLs, ref resolution, error classification."""
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,44 @@ def test_safe_text_removes_the_password():
     remote = source._Remote("https://h/r.git", "https://h/r.git", "x", "tok-secret")
     text = source._safe_text(ValueError("bad tok-secret\nat https://u:p@h/r"), remote)
     assert text == "ValueError: bad *** at https://***@h/r"
+
+
+def test_safe_text_removes_the_basic_auth_form_and_work_dir_paths(tmp_path):
+    remote = source._Remote("https://h/r.git", "https://h/r.git", "bob", "tok-secret")
+    encoded = base64.b64encode(b"bob:tok-secret").decode()
+    exc = OSError(f"got 'Basic {encoded}' and {encoded.rstrip('=')} writing "
+                  f"{tmp_path}/git/abc/objects and {tmp_path}")
+    text = source._safe_text(exc, remote, tmp_path)
+    assert text == ("OSError: got 'Basic ***' and *** writing <work dir>/git/abc/objects and "
+                    "<work dir>")
+
+
+def test_the_cache_is_per_repository_whatever_the_credentials():
+    key = source._remote_for_url("https://github.com/o/r.git", "tok-1", "x").key
+    assert source._remote_for_url("https://u:pw-2@GitHub.com/o/r.git/", None, "x").key == key
+    assert source._remote_for_url("https://github.com/o/other.git", "tok-1", "x").key != key
+
+
+def test_an_ipv6_literal_gets_an_http_client():
+    from dulwich.client import Urllib3HttpGitClient
+
+    guard = source._Guard(("[::1]",))
+    remote = source._remote_for_url("http://[::1]:9000/o/r.git", "tok-v6", "x", guard)
+    client, path = source._client_for(remote)
+    assert isinstance(client, Urllib3HttpGitClient)
+    assert (client._base_url, path) == ("http://[::1]:9000/", "/o/r.git")
+
+
+def test_prune_checkouts_removes_only_old_entries(tmp_path):
+    import os
+
+    old, new = tmp_path / "checkout-old", tmp_path / "checkout-new"
+    old.mkdir()
+    new.mkdir()
+    (old / "f").write_text("x")
+    os.utime(old, (1_000, 1_000))
+    source._prune_checkouts(tmp_path, now=1_000 + source._STALE_CHECKOUT_S + 1)
+    assert not old.exists() and new.exists()
 
 
 @pytest.mark.parametrize("name", [b"..", b".", b"", b"a/b", b".git", b".GIT", b"a\0b"])
