@@ -30,6 +30,9 @@ from builder.aws import Aws
 from builder.errors import Lambda3Error
 
 log = logging.getLogger(__name__)
+# A trust policy naming a role IAM has just created is refused for a few seconds.
+_PRINCIPAL_NOT_READY = "invalid principal"
+PRINCIPAL_ATTEMPTS = 6
 FUNCTION_DESCRIPTION = "lambda3 builder: builds and deploys Python functions from git"
 
 
@@ -75,15 +78,29 @@ class Executor:
     def _role(self, step: CreateRole | UpdateTrustPolicy | PutRolePolicy) -> None:
         role = step.role
         if isinstance(step, CreateRole):
-            self.aws.call("iam", "create_role", RoleName=role.name,
-                          AssumeRolePolicyDocument=json.dumps(role.trust),
-                          Description=role.description)
+            self._trust_call("create_role", RoleName=role.name,
+                             AssumeRolePolicyDocument=json.dumps(role.trust),
+                             Description=role.description)
         elif isinstance(step, UpdateTrustPolicy):
-            self.aws.call("iam", "update_assume_role_policy", RoleName=role.name,
-                          PolicyDocument=json.dumps(role.trust))
+            self._trust_call("update_assume_role_policy", RoleName=role.name,
+                             PolicyDocument=json.dumps(role.trust))
         else:
             self.aws.call("iam", "put_role_policy", RoleName=role.name, PolicyName=POLICY_NAME,
                           PolicyDocument=json.dumps(role.policy))
+
+    def _trust_call(self, method: str, **kwargs) -> None:
+        """An IAM call with a trust policy, retried while a role it names is too new."""
+        for attempt in range(1, PRINCIPAL_ATTEMPTS + 1):
+            try:
+                self.aws.call("iam", method, **kwargs)
+                return
+            except Lambda3Error as error:
+                not_ready = getattr(error, "code", None) == "MalformedPolicyDocument" and \
+                    _PRINCIPAL_NOT_READY in error.message.lower()
+                if not not_ready or attempt == PRINCIPAL_ATTEMPTS:
+                    raise
+            log.info("IAM does not know the role the trust policy names yet; waiting")
+            self.aws.sleep(2.0 * attempt)
 
     def _bucket(self, step: CreateBucket | BlockPublicAccess | EncryptBucket) -> None:
         if isinstance(step, CreateBucket):

@@ -15,6 +15,9 @@ from bootstrap.policies import (
     check_role_patterns,
     lambda_trust_policy,
     role_name,
+    scoped_role_name,
+    scoped_role_policy,
+    scoped_role_trust_policy,
 )
 from builder.runtimes import make_target
 
@@ -66,14 +69,23 @@ def make_desired(config: BootstrapConfig, where: Account, code: BuilderCode) -> 
     name = role_name(config.name)
     role = RoleSpec(
         kind="role", name=name, arn=where.role_arn(name), trust=lambda_trust_policy(),
-        policy=builder_policy(where, config.name, bucket, config.allow, config.pass_roles),
-        description=f"lambda3 builder {config.name}: deploys to {', '.join(config.allow)}"[:1000],
+        policy=builder_policy(where, config.name, bucket),
+        description=f"lambda3 builder {config.name}: builds; deploys through its deploy role",
+    )
+    scoped_name = scoped_role_name(config.name)
+    scoped = RoleSpec(
+        kind="scoped role", name=scoped_name, arn=where.role_arn(scoped_name),
+        trust=scoped_role_trust_policy(where, config.name),
+        policy=scoped_role_policy(where, config.name, bucket, config.allow, config.pass_roles),
+        description=f"lambda3 builder {config.name}: deploys to {', '.join(config.allow)}, "
+                    "one function per session"[:1000],
     )
     function = FunctionSpec(
         name=config.name, code=code, runtime=config.runtime, architecture=config.architecture,
-        environment={"LAMBDA3_ALLOW": ",".join(config.allow), "LAMBDA3_BUCKET": bucket},
+        environment={"LAMBDA3_ALLOW": ",".join(config.allow), "LAMBDA3_BUCKET": bucket,
+                     "LAMBDA3_DEPLOY_ROLE": scoped.arn},
     )
     github = None
     if config.github_repo:
         github = github_spec(where, config.name, config.github_repo, config.github_ref)
-    return Desired(role, bucket, function, github)
+    return Desired(role, bucket, function, github, scoped)

@@ -24,7 +24,7 @@ POLICY_NAME = "lambda3"
 # -- inputs --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RoleSpec:
-    kind: str  # "role" (the builder's) or "deploy role" (GitHub's)
+    kind: str  # "role" (the builder's), "scoped role" (per request) or "deploy role" (GitHub's)
     name: str
     arn: str
     trust: Mapping[str, Any]
@@ -62,6 +62,7 @@ class Desired:
     bucket: str
     function: FunctionSpec
     github: GithubSpec | None = None
+    scoped_role: RoleSpec | None = None  # `<name>-deploy`, assumed by the builder per request
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class State:
     function: FunctionState | None = None
     provider: ProviderState | None = None
     deploy_role: RoleState | None = None
+    scoped_role: RoleState | None = None
 
 
 # -- steps ---------------------------------------------------------------------------------
@@ -163,7 +165,8 @@ Step = (CreateRole | UpdateTrustPolicy | PutRolePolicy | CreateBucket | BlockPub
 
 @dataclass(frozen=True)
 class Resource:
-    kind: str  # "role", "bucket", "function", "oidc provider", "deploy role", "layer"
+    kind: str  # "role", "scoped role", "bucket", "function", "oidc provider", "deploy role",
+    # "layer"
     name: str
 
 
@@ -173,6 +176,7 @@ class Plan:
     resources: tuple[Resource, ...]
     role_arn: str
     deploy_role_arn: str | None = None
+    scoped_role_arn: str | None = None
 
     @property
     def changes(self) -> bool:
@@ -183,10 +187,16 @@ class Plan:
 def make_plan(desired: Desired, state: State) -> Plan:
     role_arn = state.role.arn if state.role else desired.role.arn
     steps = _role_steps(desired.role, state.role)
+    resources = [Resource("role", desired.role.name)]
+    scoped_role_arn = None
+    scoped = desired.scoped_role
+    if scoped is not None:  # after the builder role: its trust policy names that role
+        steps += _role_steps(scoped, state.scoped_role)
+        resources.append(Resource(scoped.kind, scoped.name))
+        scoped_role_arn = state.scoped_role.arn if state.scoped_role else scoped.arn
     steps += _bucket_steps(desired.bucket, state.bucket)
     steps += _function_steps(desired.function, state.function, role_arn)
-    resources = [Resource("role", desired.role.name), Resource("bucket", desired.bucket),
-                 Resource("function", desired.function.name)]
+    resources += [Resource("bucket", desired.bucket), Resource("function", desired.function.name)]
     deploy_role_arn = None
     github = desired.github
     if github is not None:
@@ -195,7 +205,7 @@ def make_plan(desired: Desired, state: State) -> Plan:
         resources += [Resource("oidc provider", provider_name(github.provider_arn)),
                       Resource("deploy role", github.role.name)]
         deploy_role_arn = state.deploy_role.arn if state.deploy_role else github.role.arn
-    return Plan(tuple(steps), tuple(resources), role_arn, deploy_role_arn)
+    return Plan(tuple(steps), tuple(resources), role_arn, deploy_role_arn, scoped_role_arn)
 
 
 def provider_name(arn: str) -> str:

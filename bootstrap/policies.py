@@ -1,11 +1,19 @@
 """The IAM documents bootstrap puts in place, as pure functions of names and patterns.
 
-The builder role is least privilege: the builder reads and updates only the functions its
-allow-list names (the same patterns the builder itself enforces in `check_allowed`), writes
-only its own log group and the `lambda3/` prefix of the artifact bucket, and changes only
-its own layers on itself. It may create functions (and so pass roles to Lambda) only when
-bootstrap was given `--pass-role` patterns. The GitHub deploy role may only invoke the
-builder and read the builder's log.
+Two roles split what the builder may do:
+
+- the builder role (`<name>-role`, the function's own) runs the builds: it writes its own
+  log group and the `lambda3/` prefix of the artifact bucket, publishes versions of its own
+  `<name>-toolchain` layer, reads its own configuration, and may assume the deploy role.
+  It cannot change any function, itself included: attaching the toolchain is the bootstrap
+  client's job, done with the operator's credentials.
+- the scoped deploy role (`<name>-deploy`), trusted by the builder role only, holds the
+  deploy permissions on the allow-listed functions (the same patterns the builder enforces
+  in `check_allowed`) and their layers; each request assumes it with a session policy for
+  its one function (`builder.scope.session_policy`). It never touches the builder, and may
+  pass roles to Lambda only when bootstrap was given `--pass-role` patterns.
+
+The GitHub deploy role may only invoke the builder and read the builder's log.
 """
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from builder.errors import Lambda3Error
+from builder.scope import FUNCTION_ACTIONS
 
 VERSION = "2012-10-17"
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
@@ -31,10 +40,6 @@ _ROLE_CHARS = re.compile(r"[^A-Za-z0-9+=,.@_-]")
 MAX_ROLE_NAME = 64
 MAX_INLINE_POLICY = 10240  # IAM's limit for a role's inline policies, whitespace not counted
 
-FUNCTION_ACTIONS = ("lambda:GetFunction", "lambda:GetFunctionConfiguration",
-                    "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
-                    "lambda:PublishVersion", "lambda:ListVersionsByFunction",
-                    "lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias")
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
 READ_LOG_ACTIONS = ("logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams")
 
@@ -90,10 +95,20 @@ def role_name(name: str) -> str:
     return f"{name}-role"
 
 
+def scoped_role_name(name: str) -> str:
+    """`<name>-deploy`: the role each request assumes, scoped to its function."""
+    return _fit_role_name(f"{name}-deploy")
+
+
 def deploy_role_name(name: str, repo: str) -> str:
-    """`<name>-github-<owner>-<repo>`, made a valid IAM role name (at most 64 characters;
-    a longer one keeps its start and ends with a hash of the whole, so it stays unique)."""
-    full = _ROLE_CHARS.sub("-", f"{name}-github-{repo.replace('/', '-')}")
+    """`<name>-github-<owner>-<repo>`, made a valid IAM role name."""
+    return _fit_role_name(f"{name}-github-{repo.replace('/', '-')}")
+
+
+def _fit_role_name(wanted: str) -> str:
+    """At most 64 characters; a longer name keeps its start and ends with a hash of the
+    whole, so it stays unique."""
+    full = _ROLE_CHARS.sub("-", wanted)
     if len(full) <= MAX_ROLE_NAME:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:8]
@@ -145,26 +160,50 @@ def lambda_trust_policy() -> dict[str, Any]:
         "Action": "sts:AssumeRole"}]}
 
 
-def builder_policy(where: Account, name: str, bucket: str, allow: Sequence[str],
-                   pass_roles: Sequence[str] = ()) -> dict[str, Any]:
-    """The builder role's inline policy."""
+def builder_policy(where: Account, name: str, bucket: str) -> dict[str, Any]:
+    """The builder role's inline policy: builds, its toolchain layer, and assuming the
+    deploy role; no change to any function."""
     own = where.arn("lambda", f"function:{name}")
-    target_actions = FUNCTION_ACTIONS + (("lambda:CreateFunction",) if pass_roles else ())
+    toolchain = where.arn("lambda", f"layer:{name}-toolchain")
     statements = [
         _statement("OwnLogs", LOG_ACTIONS, log_group_arns(where, name)),
+        *_artifact_statements(where, bucket),
+        _statement("OwnConfiguration", ["lambda:GetFunctionConfiguration"], [own]),
+        _statement("OwnToolchain", ["lambda:PublishLayerVersion"], [toolchain]),
+        _statement("OwnToolchainVersions", ["lambda:GetLayerVersion"], [f"{toolchain}:*"]),
+        _statement("ListLayerVersions", ["lambda:ListLayerVersions"], ["*"]),
+        _statement("AssumeDeployRole", ["sts:AssumeRole"],
+                   [where.role_arn(scoped_role_name(name))]),
+        # nothing above allows more; this stays true if someone attaches a broader policy
+        {"Sid": "NeverReconfigureItself", "Effect": "Deny",
+         "NotAction": ["lambda:GetFunctionConfiguration"], "Resource": [own, f"{own}:*"]},
+    ]
+    return _within_limit({"Version": VERSION, "Statement": statements})
+
+
+def scoped_role_trust_policy(where: Account, name: str) -> dict[str, Any]:
+    """Only the builder's role may assume the deploy role."""
+    return {"Version": VERSION, "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": where.role_arn(role_name(name))},
+        "Action": "sts:AssumeRole"}]}
+
+
+def scoped_role_policy(where: Account, name: str, bucket: str, allow: Sequence[str],
+                       pass_roles: Sequence[str] = ()) -> dict[str, Any]:
+    """The deploy role's inline policy: the allow-listed functions and their layers, never
+    the builder or its layers. A request narrows it to one function."""
+    own = where.arn("lambda", f"function:{name}")
+    own_layers = [where.arn("lambda", f"layer:{name}-{kind}{version}")
+                  for kind in ("toolchain", "seed") for version in ("", ":*")]
+    target_actions = FUNCTION_ACTIONS + (("lambda:CreateFunction",) if pass_roles else ())
+    statements = [
         _statement("TargetFunctions", target_actions, function_arns(where, allow)),
         _statement("TargetLayers", ["lambda:PublishLayerVersion"], layer_arns(where, allow)),
         _statement("ReadLayerVersions", ["lambda:GetLayerVersion"],
                    [f"arn:{where.partition}:lambda:{where.region}:*:layer:*:*"]),
         _statement("ListLayers", ["lambda:ListLayerVersions", "lambda:ListLayers"], ["*"]),
-        _statement("Artifacts", ["s3:GetObject", "s3:PutObject"],
-                   [f"arn:{where.partition}:s3:::{bucket}/lambda3/*"]),
-        _statement("ArtifactsList", ["s3:ListBucket"], [f"arn:{where.partition}:s3:::{bucket}"]),
-        _statement("SelfConfiguration", ["lambda:GetFunctionConfiguration",
-                                         "lambda:UpdateFunctionConfiguration"], [own]),
-        _statement("SelfToolchain", ["lambda:PublishLayerVersion"],
-                   [where.arn("lambda", f"layer:{name}-toolchain")]),
-        _statement("NeverOwnCode", ["lambda:UpdateFunctionCode"], [own, f"{own}:*"],
+        *_artifact_statements(where, bucket),
+        _statement("NeverTheBuilder", ["lambda:*"], [own, f"{own}:*", *own_layers],
                    effect="Deny"),
     ]
     if pass_roles:
@@ -172,10 +211,18 @@ def builder_policy(where: Account, name: str, bucket: str, allow: Sequence[str],
     return _within_limit({"Version": VERSION, "Statement": statements})
 
 
+def _artifact_statements(where: Account, bucket: str) -> list[dict[str, Any]]:
+    """The `lambda3/` prefix (zips too large to upload directly); listing the bucket makes
+    a missing object a 404, not a 403."""
+    arn = f"arn:{where.partition}:s3:::{bucket}"
+    return [_statement("Artifacts", ["s3:GetObject", "s3:PutObject"], [f"{arn}/lambda3/*"]),
+            _statement("ArtifactsList", ["s3:ListBucket"], [arn])]
+
+
 def _within_limit(document: dict[str, Any]) -> dict[str, Any]:
     size = len(json.dumps(document, separators=(",", ":")))
     if size > MAX_INLINE_POLICY:
-        raise PolicyError(f"the builder's policy would be {size} characters, over IAM's "
+        raise PolicyError(f"a builder role's policy would be {size} characters, over IAM's "
                           f"{MAX_INLINE_POLICY}", hint="use fewer, broader --allow and "
                           "--pass-role patterns (e.g. a common prefix with *)")
     return document
@@ -183,12 +230,13 @@ def _within_limit(document: dict[str, Any]) -> dict[str, Any]:
 
 def _pass_role_statements(where: Account, name: str, pass_roles: Sequence[str]) -> list[dict]:
     """Passing a role to Lambda is what creating a function (or changing its role) takes.
-    Only the named roles, only to Lambda, and never the builder's own role."""
+    Only the named roles, only to Lambda, and never the builder's roles (which would hand
+    a deployed function the builder's powers)."""
     roles = [where.role_arn(pattern) for pattern in pass_roles]
     to_lambda = {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
+    own = [where.role_arn(role_name(name)), where.role_arn(scoped_role_name(name))]
     return [_statement("PassFunctionRoles", ["iam:PassRole"], roles, condition=to_lambda),
-            _statement("NeverOwnRole", ["iam:PassRole"], [where.role_arn(role_name(name))],
-                       effect="Deny")]
+            _statement("NeverOwnRoles", ["iam:PassRole"], own, effect="Deny")]
 
 
 def github_trust_policy(provider_arn: str, repo: str, ref_pattern: str = "*") -> dict[str, Any]:

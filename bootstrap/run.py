@@ -2,16 +2,18 @@
 
 1. package the builder's code (reproducible zip, so its CodeSha256 says whether it changed);
 2. read the account, plan what to create or update (pure), apply the plan;
-3. let the builder install its toolchain itself (`bootstrap.toolchain`);
+3. let the builder install and publish its toolchain itself (`bootstrap.toolchain`), then
+   check the layer version it reports and attach it here, with the operator's credentials
+   (the builder's role may not change the builder);
 4. report every resource as created, updated or unchanged.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.apply import Executor
 from bootstrap.builder_package import BUILDER_DIR, build_builder_zip, toolchain_pins
@@ -37,14 +39,17 @@ from bootstrap.toolchain import (
 )
 from builder.aws import Aws
 from builder.runtimes import make_target
-from builder.selfinstall import toolchain_layer_name
+from builder.selfinstall import attach_toolchain, toolchain_layer_name
+
+if TYPE_CHECKING:
+    from builder.contract import BuildRequest, BuildResult
 
 IAM_SETTLE_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
 class Change:
-    resource: str  # role, bucket, function, layer, oidc provider, deploy role
+    resource: str  # role, scoped role, bucket, function, layer, oidc provider, deploy role
     name: str
     action: str  # created, updated, unchanged
     detail: str = ""
@@ -58,6 +63,7 @@ class BootstrapResult:
     allow: tuple[str, ...]
     changes: list[Change]
     deploy_role_arn: str | None = None
+    scoped_role_arn: str | None = None
     toolchain_layer_arn: str | None = None
     seed_layer_arn: str | None = None
     workflow: str | None = None
@@ -69,7 +75,8 @@ class BootstrapResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"builder_arn": self.builder_arn, "role_arn": self.role_arn,
-                "deploy_role_arn": self.deploy_role_arn, "bucket": self.bucket,
+                "deploy_role_arn": self.deploy_role_arn,
+                "scoped_role_arn": self.scoped_role_arn, "bucket": self.bucket,
                 "toolchain_layer_arn": self.toolchain_layer_arn,
                 "seed_layer_arn": self.seed_layer_arn, "allow": list(self.allow),
                 "changes": [vars(change) for change in self.changes],
@@ -98,7 +105,7 @@ def bootstrap(config: BootstrapConfig, aws: Aws, invoke: Invoke | None, *, workd
     result = BootstrapResult(
         builder_arn=function.arn if function else where.arn("lambda", f"function:{config.name}"),
         role_arn=plan.role_arn, bucket=desired.bucket, allow=config.allow, changes=changes,
-        deploy_role_arn=plan.deploy_role_arn,
+        deploy_role_arn=plan.deploy_role_arn, scoped_role_arn=plan.scoped_role_arn,
         toolchain_layer_arn=toolchain.toolchain_layer_arn if toolchain else None,
         seed_layer_arn=toolchain.seed_layer_arn if toolchain else None,
         notes=_notes(config, where.account, where.region),
@@ -117,9 +124,24 @@ def _toolchain(config: BootstrapConfig, aws: Aws, invoke: Invoke, plan: Plan, wo
     policy_just_put = any(isinstance(step, PutRolePolicy) and step.role.kind == "role"
                           for step in plan.steps)
     retry = (lambda: sleep(IAM_SETTLE_SECONDS)) if policy_just_put else None
-    return ensure_toolchain(aws, invoke, config.name,
+    return ensure_toolchain(aws, attaching_toolchain(invoke, aws, config.name), config.name,
                             make_target(config.runtime, config.architecture),
                             make_seed=make_seed, workdir=workdir, pins=pins, retry_denied=retry)
+
+
+def attaching_toolchain(invoke: Invoke, aws: Aws, function: str) -> Invoke:
+    """`invoke`, where a successful `action: bootstrap` is followed by the client's half:
+    the layer version the builder reports is checked against the CodeSha256 it reports and
+    attached with these (the operator's) credentials."""
+    def call(request: BuildRequest) -> BuildResult:
+        result = invoke(request)
+        toolchain = result.toolchain
+        if request.action != "bootstrap" or not result.ok or toolchain is None:
+            return result
+        attached = attach_toolchain(aws, function, toolchain.layer_arn, toolchain.code_sha256)
+        return replace(result, toolchain=replace(toolchain, attached=attached))
+
+    return call
 
 
 def _plan_changes(plan: Plan) -> list[Change]:

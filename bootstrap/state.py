@@ -41,6 +41,7 @@ def read_state(aws: Aws, desired: Desired) -> State:
         function=aws.get_function(desired.function.name),
         provider=read_provider(aws, github.provider_arn) if github else None,
         deploy_role=read_role(aws, github.role.name) if github else None,
+        scoped_role=read_role(aws, desired.scoped_role.name) if desired.scoped_role else None,
     )
 
 

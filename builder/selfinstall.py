@@ -6,10 +6,15 @@ installs the pinned list shipped in its code (`builder/toolchain.txt`, generated
 attached), compiles it to bytecode for its own runtime (`builder.bytecode`: a cold start
 then imports dulwich and yaml without compiling them), zips the result as a layer (`python/`
 layout, `bin/` kept: uv's binary lives in `python/bin/uv`), and publishes it as
-`<name>-toolchain` unless a version with the same CodeSha256 exists already. Last it makes
-that layer its only layer (detaching the seed) and waits for the update. The zip is
-reproducible, so the same pins give the same bytes and a re-run publishes and updates
-nothing.
+`<name>-toolchain` unless a version with the same CodeSha256 exists already. It answers
+with the layer version's ARN and the zip's CodeSha256, and changes nothing on itself: its
+role may not (`bootstrap/policies.py`).
+
+The other half runs in the bootstrap client, with the operator's credentials:
+`attach_toolchain` checks that the layer version holds exactly the bytes the builder
+reported and puts it in the builder's layers in place of any earlier toolchain or seed,
+keeping the others. The zip is reproducible, so the same pins give the same bytes and a
+re-run publishes and updates nothing.
 
 Imports: standard library, boto3 and builder modules only; it runs before the toolchain is
 there.
@@ -25,9 +30,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from builder.aws import Aws, LayerVersion
+from builder.aws import Aws, LayerVersion, layer_name_of
 from builder.bytecode import compile_bytecode
-from builder.errors import AwsError, RequestError
+from builder.errors import AwsError, Lambda3Error, RequestError
 from builder.install import scrubbed_env
 from builder.limits import DIRECT_UPLOAD_LIMIT
 from builder.package import ZipStats, make_zip, walk_entries
@@ -41,8 +46,16 @@ _CHECKOUT_TOOLCHAIN = Path(__file__).resolve().parent.parent / "bootstrap" / "to
 MAX_COMPARED = 25  # layer versions compared by CodeSha256 before publishing a new one
 
 
+class ToolchainMismatch(Lambda3Error):
+    step = "self-install"
+
+
 def toolchain_layer_name(function: str) -> str:
     return f"{function}-toolchain"
+
+
+def seed_layer_name(function: str) -> str:
+    return f"{function}-seed"
 
 
 def toolchain_file() -> Path:
@@ -65,7 +78,8 @@ def own_target(environ: Mapping[str, str]) -> Target:
 def self_install(workdir: Path, *, aws: Aws | None = None, install: Callable | None = None,
                  environ: Mapping[str, str] | None = None,
                  requirements: Path | None = None) -> dict[str, Any]:
-    """Install, publish (or reuse) and attach the toolchain layer; the handler's result."""
+    """Install and publish (or reuse) the toolchain layer; the handler's result. Attaching
+    it is the bootstrap client's part (`attach_toolchain`)."""
     environ = os.environ if environ is None else environ
     function = environ.get("AWS_LAMBDA_FUNCTION_NAME")
     if not function:
@@ -74,9 +88,9 @@ def self_install(workdir: Path, *, aws: Aws | None = None, install: Callable | N
     packages, zip_path, stats = build_toolchain(Path(workdir), target, install=install,
                                                 requirements=requirements or toolchain_file())
     if aws is None:
-        from builder.aws import ClientFactory
+        from builder.clients import Clients
 
-        aws = Aws(ClientFactory())
+        aws = Aws(Clients.from_environ(environ))
     name = toolchain_layer_name(function)
     layer = find_layer_version(aws, name, stats.code_sha256)
     published = layer is None
@@ -85,9 +99,8 @@ def self_install(workdir: Path, *, aws: Aws | None = None, install: Callable | N
         log.info("published %s (%d bytes)", layer.arn, stats.size)
     else:
         log.info("the toolchain is unchanged: reusing %s", layer.arn)
-    attached = attach_only(aws, function, layer.arn)
     return {"ok": True, "action": "bootstrap", "toolchain_layer": layer.arn,
-            "changed": published or attached, "published": published, "attached": attached,
+            "changed": published, "published": published, "attached": False,
             "packages": packages, "code_sha256": stats.code_sha256, "size": stats.size,
             "target": target.describe()}
 
@@ -159,15 +172,33 @@ def _content(aws: Aws, zip_path: Path, stats: ZipStats,
     return {"S3Bucket": bucket, "S3Key": key}
 
 
-def attach_only(aws: Aws, function: str, layer_arn: str) -> bool:
-    """Make `layer_arn` the function's only layer; False when it already is."""
+def attach_toolchain(aws: Aws, function: str, layer_arn: str, code_sha256: str) -> bool:
+    """The client's half: put `layer_arn` in the function's layers in place of any version
+    of its toolchain or seed layer, other layers kept in their order; False when it is
+    there already. Refused unless the layer version holds the bytes the builder reported."""
+    found = aws.get_layer_version(layer_arn)
+    if found is None or layer_name_of(layer_arn) != toolchain_layer_name(function):
+        raise ToolchainMismatch(f"{layer_arn} is not a version of {toolchain_layer_name(function)}")
+    if found.code_sha256 != code_sha256:
+        raise ToolchainMismatch(f"{layer_arn} holds {found.code_sha256}, not the toolchain the "
+                                f"builder built ({code_sha256}): not attached",
+                                hint="re-run `lambda3 bootstrap`; if it recurs, someone else "
+                                     "publishes that layer")
     current = aws.get_function(function)
     if current is None:
         raise RequestError(f"function {function} not found while updating its layers")
-    if current.layers == (layer_arn,):
+    layers = with_toolchain(current.layers, function, layer_arn)
+    if layers == current.layers:
         return False
     log.info("attaching %s to %s (was: %s)", layer_arn, function,
              ", ".join(current.layers) or "no layers")
-    aws.update_function_configuration(FunctionName=function, Layers=[layer_arn])
+    revision = {"RevisionId": current.revision_id} if current.revision_id else {}
+    aws.update_function_configuration(FunctionName=function, Layers=list(layers), **revision)
     aws.wait_until_updated(function)
     return True
+
+
+def with_toolchain(layers: tuple[str, ...], function: str, layer_arn: str) -> tuple[str, ...]:
+    """`layers` without the function's toolchain and seed versions, then `layer_arn`."""
+    own = {toolchain_layer_name(function), seed_layer_name(function)}
+    return tuple(arn for arn in layers if layer_name_of(arn) not in own) + (layer_arn,)

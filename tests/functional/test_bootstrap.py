@@ -7,6 +7,7 @@ is tests/e2e/test_bootstrap_e2e.py.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import zipfile
@@ -21,11 +22,15 @@ from bootstrap.builder_package import BUILDER_DIR, build_builder_zip, toolchain_
 from bootstrap.config import BootstrapConfig
 from bootstrap.run import bootstrap
 from bootstrap.seed import build_seed_layer
-from builder.aws import Aws, ClientFactory
+from builder.aws import Aws
+from builder.clients import Clients
+from builder.contract import BuilderInfo, BuildRequest, BuildResult
+from builder.handler import toolchain_result
 from builder.package import Entry, make_zip
 from builder.runtimes import make_target
-from builder.selfinstall import self_install
+from builder.selfinstall import ToolchainMismatch, attach_toolchain, self_install
 from lambda3.commands.bootstrap import report
+from tests.fixtures_aws import make_zip as aws_zip
 
 NAME = "lambda3-builder"
 ROLE_NOT_READY = "The role defined for the function cannot be assumed by Lambda."
@@ -69,14 +74,16 @@ class FakeBuilder:
         self.aws, self.workdir, self.runtime = aws, workdir, runtime
         self.events: list[str] = []
 
-    def __call__(self, event: dict) -> dict:
-        self.events.append(event["action"])
-        if event["action"] == "ping":
-            return {"ok": True, "installers": {"uv": self._tool("uv"), "pip": None},
-                    "toolchain": {name: self._tool(name) for name in ("dulwich", "PyYAML")}}
+    def __call__(self, request: BuildRequest) -> BuildResult:
+        self.events.append(request.action)
+        if request.action == "ping":
+            return BuildResult(ok=True, action="ping", builder=BuilderInfo(
+                installers={"uv": self._tool("uv"), "pip": None},
+                toolchain={name: self._tool(name) for name in ("dulwich", "PyYAML")}))
         environ = {"AWS_LAMBDA_FUNCTION_NAME": NAME,
                    "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.runtime}"}
-        return self_install(self.workdir, aws=self.aws, install=fake_install, environ=environ)
+        answer = self_install(self.workdir, aws=self.aws, install=fake_install, environ=environ)
+        return BuildResult(ok=True, action="bootstrap", toolchain=toolchain_result(answer))
 
     def _tool(self, name: str) -> str | None:
         """A package is importable when the function's layers hold the toolchain."""
@@ -99,7 +106,7 @@ def sleeps():
 
 @pytest.fixture
 def real_aws(aws, session, sleeps) -> Aws:
-    factory = ClientFactory(region=aws.region, endpoint_url=aws.endpoint_url, session=session)
+    factory = Clients(region=aws.region, endpoint_url=aws.endpoint_url, session=session)
     return Aws(factory, sleep=sleeps.append)
 
 
@@ -127,6 +134,13 @@ def test_bootstrap_creates_role_bucket_and_function(aws, real_aws, tmp_path):
         "Service": "lambda.amazonaws.com"}
     policy = iam.get_role_policy(RoleName="lambda3-builder-role", PolicyName="lambda3")
     resources = {r for s in policy["PolicyDocument"]["Statement"] for r in s["Resource"]}
+    assert "arn:aws:lambda:us-east-1:123456789012:function:app-*" not in resources
+    deploy = iam.get_role(RoleName="lambda3-builder-deploy")["Role"]
+    assert deploy["Arn"] == result.scoped_role_arn
+    assert deploy["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "AWS": role["Arn"]}
+    policy = iam.get_role_policy(RoleName="lambda3-builder-deploy", PolicyName="lambda3")
+    resources = {r for s in policy["PolicyDocument"]["Statement"] for r in s["Resource"]}
     assert "arn:aws:lambda:us-east-1:123456789012:function:app-*" in resources
     bucket = "lambda3-artifacts-123456789012-us-east-1"
     block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
@@ -141,7 +155,8 @@ def test_bootstrap_creates_role_bucket_and_function(aws, real_aws, tmp_path):
     assert config["Architectures"] == ["x86_64"]
     assert config["Role"] == role["Arn"] == result.role_arn
     assert config["Environment"]["Variables"] == {"LAMBDA3_ALLOW": "app-*,api",
-                                                   "LAMBDA3_BUCKET": bucket}
+                                                   "LAMBDA3_BUCKET": bucket,
+                                                   "LAMBDA3_DEPLOY_ROLE": deploy["Arn"]}
     # no installer at first: seeded, self-installed, seed detached, tools importable
     assert builder.events == ["ping", "bootstrap", "ping"]
     assert [layer["Arn"] for layer in config["Layers"]] == [result.toolchain_layer_arn]
@@ -243,6 +258,7 @@ def test_a_changed_builder_updates_only_the_code(aws, real_aws, tmp_path):
     result, _ = run(real_aws, tmp_path / "again", builder_dir=changed)
     assert changes(result) == {
         ("role", "lambda3-builder-role"): "unchanged",
+        ("scoped role", "lambda3-builder-deploy"): "unchanged",
         ("bucket", "lambda3-artifacts-123456789012-us-east-1"): "unchanged",
         ("function", NAME): "updated",
         ("layer", "lambda3-builder-toolchain"): "unchanged",
@@ -259,13 +275,76 @@ def test_a_narrower_allow_list_updates_the_policy_and_environment(aws, real_aws,
     run(real_aws, tmp_path, invoke=False)
     result, _ = run(real_aws, tmp_path / "again", BootstrapConfig(allow=("app-*",)),
                     invoke=False)
-    assert changes(result)[("role", "lambda3-builder-role")] == "updated"
+    # the builder's own role names no function: the deploy role holds the allow-list
+    assert changes(result)[("role", "lambda3-builder-role")] == "unchanged"
+    assert changes(result)[("scoped role", "lambda3-builder-deploy")] == "updated"
     function_change = next(c for c in result.changes if c.resource == "function")
     assert function_change.detail == "configuration: Environment"
     variables = aws.client("lambda").get_function_configuration(
         FunctionName=NAME)["Environment"]["Variables"]
     assert variables["LAMBDA3_ALLOW"] == "app-*"
     assert any("app-*" in note for note in result.notes)
+
+
+def test_the_builder_publishes_and_the_client_attaches(aws, real_aws, tmp_path):
+    """The builder's answer leaves its layers alone; the client attaches the version after
+    checking its CodeSha256, in place of an earlier toolchain or seed, others kept."""
+    run(real_aws, tmp_path, invoke=False)
+    lam = aws.client("lambda")
+    answer = FakeBuilder(real_aws, tmp_path / "builder-tmp")(BuildRequest(action="bootstrap"))
+    toolchain = answer.toolchain
+    assert toolchain.published and not toolchain.attached
+    assert lam.get_function_configuration(FunctionName=NAME).get("Layers", []) == []
+    foreign = lam.publish_layer_version(LayerName="vendor-extension",
+                                        Content={"ZipFile": aws_zip({"x.txt": "x"})})
+    seed = lam.publish_layer_version(LayerName="lambda3-builder-seed",
+                                     Content={"ZipFile": aws_zip({"python/bin/uv": "uv"})})
+    lam.update_function_configuration(FunctionName=NAME, Layers=[
+        seed["LayerVersionArn"], foreign["LayerVersionArn"]])
+    assert attach_toolchain(real_aws, NAME, toolchain.layer_arn, toolchain.code_sha256)
+    layers = lam.get_function_configuration(FunctionName=NAME)["Layers"]
+    assert [layer["Arn"] for layer in layers] == [foreign["LayerVersionArn"],
+                                                  toolchain.layer_arn]
+    assert not attach_toolchain(real_aws, NAME, toolchain.layer_arn, toolchain.code_sha256)
+
+
+def test_a_layer_version_with_other_bytes_is_not_attached(aws, real_aws, tmp_path):
+    run(real_aws, tmp_path, invoke=False)
+    planted = aws.client("lambda").publish_layer_version(
+        LayerName="lambda3-builder-toolchain", Content={"ZipFile": aws_zip({"evil.py": "1"})})
+    with pytest.raises(ToolchainMismatch, match="not the toolchain the builder built"):
+        attach_toolchain(real_aws, NAME, planted["LayerVersionArn"], "c29tZSBvdGhlciBzaGE=")
+    with pytest.raises(ToolchainMismatch, match="is not a version of lambda3-builder-toolchain"):
+        attach_toolchain(real_aws, NAME, planted["LayerVersionArn"].replace(
+            "lambda3-builder-toolchain", "elsewhere"), planted["Content"]["CodeSha256"])
+    assert aws.client("lambda").get_function_configuration(FunctionName=NAME).get(
+        "Layers", []) == []
+
+
+def test_a_builder_bootstrapped_before_the_deploy_role_moves_to_it(aws, real_aws, tmp_path):
+    run(real_aws, tmp_path)
+    iam, lam = aws.client("iam"), aws.client("lambda")
+    old = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "SelfConfiguration", "Effect": "Allow",
+        "Action": ["lambda:GetFunctionConfiguration", "lambda:UpdateFunctionConfiguration"],
+        "Resource": [f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}"]}]}
+    iam.put_role_policy(RoleName="lambda3-builder-role", PolicyName="lambda3",
+                        PolicyDocument=json.dumps(old))
+    iam.delete_role_policy(RoleName="lambda3-builder-deploy", PolicyName="lambda3")
+    iam.delete_role(RoleName="lambda3-builder-deploy")
+    variables = lam.get_function_configuration(FunctionName=NAME)["Environment"]["Variables"]
+    del variables["LAMBDA3_DEPLOY_ROLE"]
+    lam.update_function_configuration(FunctionName=NAME, Environment={"Variables": variables})
+    result, _ = run(real_aws, tmp_path / "again")
+    assert changes(result)[("role", "lambda3-builder-role")] == "updated"
+    assert changes(result)[("scoped role", "lambda3-builder-deploy")] == "created"
+    assert changes(result)[("layer", "lambda3-builder-toolchain")] == "unchanged"
+    sids = {s["Sid"] for s in iam.get_role_policy(RoleName="lambda3-builder-role",
+                                                  PolicyName="lambda3")["PolicyDocument"][
+        "Statement"]}
+    assert "SelfConfiguration" not in sids and "AssumeDeployRole" in sids
+    variables = lam.get_function_configuration(FunctionName=NAME)["Environment"]["Variables"]
+    assert variables["LAMBDA3_DEPLOY_ROLE"] == result.scoped_role_arn
 
 
 def test_the_seed_is_uv_for_the_target_platform(tmp_path):

@@ -1,8 +1,8 @@
 """Bootstrap's IAM documents and its decisions (what to create, update or leave alone)."""
 from __future__ import annotations
 
-import fnmatch
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -41,10 +41,15 @@ from bootstrap.policies import (
     github_trust_policy,
     lambda_trust_policy,
     layer_arns,
+    scoped_role_name,
+    scoped_role_policy,
+    scoped_role_trust_policy,
 )
 from bootstrap.toolchain import ToolchainError, ensure_toolchain, missing_tools, usable_installers
 from builder.aws import FunctionState
+from builder.contract import CONTRACT, BuilderInfo, BuildResult, ToolchainResult
 from builder.runtimes import make_target
+from tests.policy_eval import allowed as evaluated
 
 WHERE = Account("123456789012", "eu-west-1")
 PROVIDER = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
@@ -55,20 +60,8 @@ def statements(document):
     return {s["Sid"]: s for s in document["Statement"]}
 
 
-def iam_matches(pattern: str, arn: str) -> bool:
-    """IAM's resource matching: * and ? across the whole ARN."""
-    return fnmatch.fnmatchcase(arn, pattern.replace("[", "[[]"))
-
-
 def allowed(document, action: str, arn: str) -> bool:
-    def hits(statement):
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [
-            statement["Action"]]
-        return action in actions and any(iam_matches(r, arn) for r in statement["Resource"])
-
-    allows = [s for s in document["Statement"] if s["Effect"] == "Allow" and hits(s)]
-    denies = [s for s in document["Statement"] if s["Effect"] == "Deny" and hits(s)]
-    return bool(allows) and not denies
+    return evaluated([document], action, arn)
 
 
 # -- the builder role ----------------------------------------------------------------------
@@ -92,8 +85,8 @@ def test_layers_follow_the_function_names():
     assert layer_arns(WHERE, ["*"]) == ["arn:aws:lambda:eu-west-1:123456789012:layer:*"]
 
 
-def test_builder_policy_reaches_allowed_functions_only():
-    policy = builder_policy(WHERE, "lambda3-builder", "art", ["app-*"])
+def test_the_deploy_role_reaches_allowed_functions_only():
+    policy = scoped_role_policy(WHERE, "lambda3-builder", "art", ["app-*"])
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:"
     for action in ("lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias",
                    "lambda:GetFunctionConfiguration", "lambda:ListVersionsByFunction"):
@@ -106,8 +99,26 @@ def test_builder_policy_reaches_allowed_functions_only():
                        "arn:aws:lambda:eu-west-1:123456789012:layer:billing-dependencies")
 
 
-def test_builder_policy_own_logs_bucket_prefix_and_self():
-    policy = builder_policy(WHERE, "b", "art", ["*"])
+def test_the_deploy_role_never_touches_the_builder_or_its_layers():
+    policy = scoped_role_policy(WHERE, "b", "art", ["*"])
+    own = "arn:aws:lambda:eu-west-1:123456789012:function:b"
+    assert not allowed(policy, "lambda:UpdateFunctionCode", own)  # denied even with *
+    assert not allowed(policy, "lambda:UpdateFunctionConfiguration", own + ":live")
+    assert not allowed(policy, "lambda:PublishLayerVersion",
+                       "arn:aws:lambda:eu-west-1:123456789012:layer:b-toolchain")
+    assert allowed(policy, "lambda:PublishLayerVersion",
+                   "arn:aws:lambda:eu-west-1:123456789012:layer:b-x-dependencies")
+    assert allowed(policy, "s3:GetObject", "arn:aws:s3:::art/lambda3/artifacts/x.zip")
+
+
+def test_the_deploy_role_trusts_the_builder_role_only():
+    (statement,) = scoped_role_trust_policy(WHERE, "b")["Statement"]
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/b-role"}
+    assert statement["Action"] == "sts:AssumeRole"
+
+
+def test_builder_policy_own_logs_bucket_prefix_toolchain_and_deploy_role():
+    policy = builder_policy(WHERE, "b", "art")
     group = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/b"
     assert allowed(policy, "logs:PutLogEvents", group + ":log-stream:x")
     assert not allowed(policy, "logs:PutLogEvents",
@@ -116,29 +127,40 @@ def test_builder_policy_own_logs_bucket_prefix_and_self():
     assert not allowed(policy, "s3:PutObject", "arn:aws:s3:::art/elsewhere")
     assert allowed(policy, "s3:ListBucket", "arn:aws:s3:::art")
     own = "arn:aws:lambda:eu-west-1:123456789012:function:b"
-    assert allowed(policy, "lambda:UpdateFunctionConfiguration", own)
-    assert not allowed(policy, "lambda:UpdateFunctionCode", own)  # denied even with *
+    assert allowed(policy, "lambda:GetFunctionConfiguration", own)
+    assert not allowed(policy, "lambda:UpdateFunctionConfiguration", own)
+    assert not allowed(policy, "lambda:UpdateFunctionCode", own)
     assert allowed(policy, "lambda:PublishLayerVersion",
                    "arn:aws:lambda:eu-west-1:123456789012:layer:b-toolchain")
+    assert allowed(policy, "sts:AssumeRole", "arn:aws:iam::123456789012:role/b-deploy")
+    assert not allowed(policy, "sts:AssumeRole", "arn:aws:iam::123456789012:role/other")
 
 
 def test_creating_functions_needs_pass_role_patterns():
-    without = builder_policy(WHERE, "b", "art", ["*"])
+    without = scoped_role_policy(WHERE, "b", "art", ["*"])
     assert "lambda:CreateFunction" not in statements(without)["TargetFunctions"]["Action"]
     assert not any("iam:PassRole" in s["Action"] for s in without["Statement"])
-    with_roles = builder_policy(WHERE, "b", "art", ["*"], pass_roles=["app-*"])
+    with_roles = scoped_role_policy(WHERE, "b", "art", ["*"], pass_roles=["app-*"])
     found = statements(with_roles)
     assert "lambda:CreateFunction" in found["TargetFunctions"]["Action"]
     assert found["PassFunctionRoles"]["Resource"] == ["arn:aws:iam::123456789012:role/app-*"]
     assert found["PassFunctionRoles"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
     assert not allowed(with_roles, "iam:PassRole", "arn:aws:iam::123456789012:role/b-role")
+    assert not allowed(with_roles, "iam:PassRole", "arn:aws:iam::123456789012:role/b-deploy")
+    assert not any("iam:PassRole" in s.get("Action", [])
+                   for s in builder_policy(WHERE, "b", "art")["Statement"])
+
+
+def test_role_names_fit_iam():
+    assert scoped_role_name("lambda3-builder") == "lambda3-builder-deploy"
+    assert len(scoped_role_name("b" * 59)) == 64
 
 
 def test_a_policy_over_the_iam_limit_is_refused():
     patterns = [f"function-number-{i}" for i in range(100)]
     with pytest.raises(PolicyError, match="over IAM's 10240"):
-        builder_policy(WHERE, "b", "art", patterns)
+        scoped_role_policy(WHERE, "b", "art", patterns)
 
 
 def test_patterns_are_checked():
@@ -215,9 +237,10 @@ def existing(want, **changes) -> State:
                              None, (), config)
     role = RoleState(want.role.arn, json.loads(json.dumps(want.role.trust)),
                      {"lambda3": want.role.policy})
-    github = want.github
+    github, scoped = want.github, want.scoped_role
     return State(
         role=role, bucket=BucketState(True, True), function=function,
+        scoped_role=RoleState(scoped.arn, scoped.trust, {"lambda3": scoped.policy}),
         provider=ProviderState(github.provider_arn, ("sts.amazonaws.com",)) if github else None,
         deploy_role=RoleState(github.role.arn, github.role.trust,
                               {"lambda3": github.role.policy}) if github else None)
@@ -227,15 +250,19 @@ def test_an_empty_account_gets_everything():
     want = desired(github_repo="acme/shop")
     plan = make_plan(want, State())
     kinds = [type(step) for step in plan.steps]
-    assert kinds == [CreateRole, PutRolePolicy, CreateBucket, BlockPublicAccess,
-                     EncryptBucket, CreateFunction, CreateOidcProvider, CreateRole, PutRolePolicy]
+    assert kinds == [CreateRole, PutRolePolicy, CreateRole, PutRolePolicy, CreateBucket,
+                     BlockPublicAccess, EncryptBucket, CreateFunction, CreateOidcProvider,
+                     CreateRole, PutRolePolicy]
+    assert [s.role.kind for s in plan.steps[:4]] == ["role", "role", "scoped role", "scoped role"]
     assert plan.role_arn == "arn:aws:iam::123456789012:role/lambda3-builder-role"
+    assert plan.scoped_role_arn == "arn:aws:iam::123456789012:role/lambda3-builder-deploy"
     assert plan.deploy_role_arn == ("arn:aws:iam::123456789012:role/"
                                     "lambda3-builder-github-acme-shop")
     assert {action for _, action in resource_changes(plan)} == {"created"}
     assert want.bucket == "lambda3-artifacts-123456789012-eu-west-1"
     assert want.function.environment == {
-        "LAMBDA3_ALLOW": "*", "LAMBDA3_BUCKET": "lambda3-artifacts-123456789012-eu-west-1"}
+        "LAMBDA3_ALLOW": "*", "LAMBDA3_BUCKET": "lambda3-artifacts-123456789012-eu-west-1",
+        "LAMBDA3_DEPLOY_ROLE": "arn:aws:iam::123456789012:role/lambda3-builder-deploy"}
 
 
 def test_an_up_to_date_account_gets_nothing():
@@ -248,7 +275,7 @@ def test_an_up_to_date_account_gets_nothing():
 def test_changed_code_updates_only_the_code():
     want = desired()
     state = existing(want)
-    moved = State(state.role, state.bucket, FunctionState(
+    moved = replace(state, function=FunctionState(
         "lambda3-builder", "arn:fn", "b2xkc2hh", None, (), state.function.config))
     plan = make_plan(want, moved)
     assert plan.steps == (UpdateFunctionCode("lambda3-builder", CODE, None),)
@@ -258,11 +285,11 @@ def test_changed_settings_update_only_those_and_keep_foreign_variables():
     want = desired(allow=("app-*",))
     state = existing(want, Timeout=60, Environment={"Variables": {
         "LAMBDA3_ALLOW": "*", "LAMBDA3_BUCKET": want.bucket, "EXTRA": "1"}})
-    state = State(state.role, state.bucket, state.function)
     (step,) = make_plan(want, state).steps
     assert isinstance(step, UpdateFunctionConfiguration)
     assert dict(step.settings) == {"Timeout": 900, "Environment": {"Variables": {
-        "LAMBDA3_ALLOW": "app-*", "LAMBDA3_BUCKET": want.bucket, "EXTRA": "1"}}}
+        "LAMBDA3_ALLOW": "app-*", "LAMBDA3_BUCKET": want.bucket, "EXTRA": "1",
+        "LAMBDA3_DEPLOY_ROLE": want.scoped_role.arn}}}
 
 
 def test_a_new_architecture_detaches_the_old_toolchain():
@@ -270,9 +297,26 @@ def test_a_new_architecture_detaches_the_old_toolchain():
     state = existing(want, Architectures=["x86_64"])
     function = FunctionState(want.function.name, "arn:fn", CODE.code_sha256, None,
                              ("arn:layer:1",), state.function.config)
-    steps = make_plan(want, State(state.role, state.bucket, function)).steps
+    steps = make_plan(want, replace(state, function=function)).steps
     assert steps == (UpdateFunctionConfiguration("lambda3-builder", (("Layers", ()),)),
                      UpdateFunctionCode("lambda3-builder", CODE, "arm64"))
+
+
+def test_a_builder_bootstrapped_before_the_deploy_role_is_moved_to_it():
+    want = desired()
+    state = existing(want, Environment={"Variables": {"LAMBDA3_ALLOW": "*",
+                                                      "LAMBDA3_BUCKET": want.bucket}})
+    old_policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "SelfConfiguration", "Effect": "Allow",
+        "Action": ["lambda:UpdateFunctionConfiguration"], "Resource": ["arn:fn"]}]}
+    before = replace(state, role=replace(state.role, policies={"lambda3": old_policy}),
+                     scoped_role=None)
+    steps = make_plan(want, before).steps
+    assert steps[:3] == (PutRolePolicy(want.role), CreateRole(want.scoped_role),
+                         PutRolePolicy(want.scoped_role))
+    (update,) = steps[3:]
+    assert dict(update.settings)["Environment"]["Variables"]["LAMBDA3_DEPLOY_ROLE"] == \
+        want.scoped_role.arn
 
 
 def test_policies_compare_by_meaning():
@@ -280,22 +324,21 @@ def test_policies_compare_by_meaning():
     state = existing(want)
     as_aws_keeps_it = json.loads(json.dumps(want.role.trust).replace('"sts:AssumeRole"',
                                                                      '["sts:AssumeRole"]'))
-    same = State(RoleState(want.role.arn, as_aws_keeps_it, state.role.policies),
-                 state.bucket, state.function)
+    same = replace(state, role=RoleState(want.role.arn, as_aws_keeps_it, state.role.policies))
     assert make_plan(want, same).steps == ()
     assert canonical('{"a": ["x"]}') == canonical({"a": "x"})
-    changed = State(RoleState(want.role.arn, want.role.trust, {"lambda3": {"Statement": []}}),
-                    state.bucket, state.function)
+    changed = replace(state, role=RoleState(want.role.arn, want.role.trust,
+                                            {"lambda3": {"Statement": []}}))
     assert make_plan(want, changed).steps == (PutRolePolicy(want.role),)
-    tampered = State(RoleState(want.role.arn, {"Statement": []}, state.role.policies),
-                     state.bucket, state.function)
+    tampered = replace(state, role=RoleState(want.role.arn, {"Statement": []},
+                                             state.role.policies))
     assert make_plan(want, tampered).steps == (UpdateTrustPolicy(want.role),)
 
 
 def test_a_bucket_without_protection_gets_it():
     want = desired()
     state = existing(want)
-    steps = make_plan(want, State(state.role, BucketState(True, False), state.function)).steps
+    steps = make_plan(want, replace(state, bucket=BucketState(True, False))).steps
     assert steps == (EncryptBucket(want.bucket),)
 
 
@@ -308,14 +351,19 @@ def test_a_bucket_without_protection_gets_it():
     (None, []),
 ])
 def test_usable_installers(installers, usable):
-    assert usable_installers({"installers": installers}) == usable
+    assert usable_installers(ping_answer(installers=installers)) == usable
+
+
+def ping_answer(*, installers=None, toolchain=None) -> BuildResult:
+    return BuildResult(ok=True, action="ping", builder=BuilderInfo(
+        contract=CONTRACT, installers=installers, toolchain=toolchain or {}))
 
 
 def test_missing_tools_compares_with_the_pins():
     pins = {"dulwich": "1.2.21", "PyYAML": "6.0.4"}
-    ping = {"toolchain": {"dulwich": "1.2.21", "PyYAML": "6.0.4", "uv": None}}
+    ping = ping_answer(toolchain={"dulwich": "1.2.21", "PyYAML": "6.0.4", "uv": None})
     assert missing_tools(ping, pins) == []
-    assert missing_tools({"toolchain": {"dulwich": "1.0", "PyYAML": None}}, pins) == [
+    assert missing_tools(ping_answer(toolchain={"dulwich": "1.0", "PyYAML": None}), pins) == [
         "dulwich (has 1.0, wants 1.2.21)", "PyYAML (has none, wants 6.0.4)"]
 
 
@@ -326,18 +374,18 @@ class ScriptedBuilder:
         self.results = list(bootstrap_results)
         self.events = []
 
-    def __call__(self, event):
-        self.events.append(event["action"])
-        if event["action"] == "ping":
-            return {"ok": True, "installers": {"uv": "0.13.9"},
-                    "toolchain": {"dulwich": "1.2.21", "PyYAML": "6.0.4"}}
+    def __call__(self, request):
+        self.events.append(request.action)
+        if request.action == "ping":
+            return ping_answer(installers={"uv": "0.13.9"},
+                               toolchain={"dulwich": "1.2.21", "PyYAML": "6.0.4"})
         return self.results.pop(0)
 
 
-INSTALLED = {"ok": True, "toolchain_layer": "arn:t:1", "changed": False, "published": False,
-             "packages": ["dulwich==1.2.21"]}
-DENIED = {"ok": False, "error": {"step": "apply", "message":
-                                 "PublishLayerVersion failed: AccessDeniedException: no"}}
+INSTALLED = BuildResult(ok=True, action="bootstrap", toolchain=ToolchainResult(
+    layer_arn="arn:t:1", code_sha256="sha=", packages=("dulwich==1.2.21",)))
+DENIED = BuildResult.from_json({"ok": False, "error": {
+    "step": "apply", "message": "PublishLayerVersion failed: AccessDeniedException: no"}})
 PINS = {"dulwich": "1.2.21", "PyYAML": "6.0.4"}
 
 
