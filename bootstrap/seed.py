@@ -15,8 +15,8 @@ from pathlib import Path
 
 from builder.errors import InstallError
 from builder.install import Runner, run_command, scrubbed_env, uv_platform
-from builder.process import ProcessError
 from builder.package import ZipStats, make_zip, walk_entries
+from builder.process import ProcessError
 from builder.runtimes import Target
 
 _SEED_FILES = re.compile(r"^python/(uv/|uv-[^/]+\.dist-info/|bin/uv$)")

@@ -75,8 +75,10 @@ def memory(pid, budget):
 
 
 def hunt():
-    found, places, stats = set(), set(), {"environ": 0, "environ_denied": 0, "cmdline": 0, "cmdline_denied": 0,
-                           "builder": None, "ancestors": [], "mem_read": [], "mem_denied": [], "files": 0}
+    found, places = set(), set()
+    stats = {"environ": 0, "environ_denied": 0, "cmdline": 0, "cmdline_denied": 0,
+             "builder": None, "ancestors": [], "mem_read": [], "mem_denied": [], "files": 0}
+
     def scan(data, place):
         matches = PATTERN.findall(data)
         found.update(m.decode() for m in matches)

@@ -2,6 +2,7 @@
 error naming the command that ran."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -30,7 +31,8 @@ def python(code: str) -> list[str]:
 def test_the_child_env_has_no_credential_source():
     base = {
         "PATH": "/usr/bin", "HOME": "/home/u", "AWS_REGION": "eu-west-1",
-        "UV_KEYRING_PROVIDER": "subprocess", "PIP_INDEX_URL": "https://user:pw@pypi.example/simple", "HTTPS_PROXY": "http://u:p@px:3128",
+        "UV_KEYRING_PROVIDER": "subprocess", "HTTPS_PROXY": "http://u:p@px:3128",
+        "PIP_INDEX_URL": "https://user:pw@pypi.example/simple",
         "AWS_ACCESS_KEY_ID": "AKIA1234", "AWS_SECRET_ACCESS_KEY": "x", "AWS_SESSION_TOKEN": "x",
         "AWS_SECURITY_TOKEN": "x", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.2/c",
         "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/c", "AWS_CONTAINER_AUTHORIZATION_TOKEN": "x",
@@ -178,3 +180,19 @@ def test_the_builder_is_not_dumpable_once_it_has_run_a_child():
     done = run(python(code), env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "0"]
+
+
+def test_the_installers_runner_logs_each_line_as_it_arrives(caplog):
+    from builder.install import run_command
+
+    caplog.set_level(logging.DEBUG, logger="builder.install")
+    code = ("import sys, time\nprint('Resolved 3 packages in 5ms', file=sys.stderr, flush=True)\n"
+            "time.sleep(1.0)\nprint('Installed 3 packages in 2ms', file=sys.stderr)\n")
+    started = time.monotonic()
+    done = run_command(python(code), dict(os.environ), None)
+    records = [r for r in caplog.records if r.name == "builder.install"]
+    assert [r.getMessage() for r in records] == ["  Resolved 3 packages in 5ms",
+                                                 "  Installed 3 packages in 2ms"]
+    assert all(r.levelno == logging.INFO for r in records)  # uv's summary lines
+    assert records[1].created - records[0].created > 0.8  # the first came before the sleep
+    assert done.returncode == 0 and time.monotonic() - started >= 1.0
