@@ -526,11 +526,17 @@ def _guarded_classes(guard: _Guard) -> dict[str, type]:
 def _check_request(guard: _Guard, url: str, *, behind_proxy: bool) -> None:
     """Before each request (urllib3 calls this again for each redirect it follows)."""
     check_redirect(url, allowed_hosts=guard.allowed_hosts)
-    if behind_proxy:  # the proxy connects: check where it will, as well as we can
-        parts = urlsplit(url)
-        check_address(parts.hostname or "", parts.port or (443 if parts.scheme == "https"
-                                                           else 80),
-                      allowed_hosts=guard.allowed_hosts, resolve=guard.resolve)
+    if not behind_proxy:
+        return
+    # The proxy connects and resolves: check what the name resolves to here, if it does.
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        records = list(guard.resolve(host, port, 0, socket.SOCK_STREAM))
+    except (OSError, UnicodeError):
+        return
+    check_address(host, port, allowed_hosts=guard.allowed_hosts,
+                  resolve=lambda *args: records)
 
 
 def _connect(guard: _Guard, conn: Any, original: Callable[[], socket.socket]

@@ -196,6 +196,23 @@ def test_an_ipv6_literal_with_a_token_is_fetched_over_http(tmp_path):
         fetch_source(url, "main", tmp_path / "w", token=token)
 
 
+def test_behind_a_proxy_the_target_is_checked_before_the_proxy_is_asked(tmp_path,
+                                                                      monkeypatch):
+    for name in ("https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with ScriptedHttpServer(lambda path, headers: (502, {}, b"")) as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url(""))
+        with pytest.raises(SourceError, match=r"169\.254\.169\.254 \(instance metadata"):
+            fetch_source("http://metadata.test/o/r.git", "main", tmp_path / "w",
+                         resolve=loopback_resolver({"metadata.test": "169.254.169.254"}))
+        assert proxy.seen == []
+        with pytest.raises(SourceError, match="failed: GitProtocolError"):
+            fetch_source("http://only-the-proxy-knows.test/o/r.git", "main", tmp_path / "w",
+                         resolve=loopback_resolver({}))
+    assert [path for path, _ in proxy.seen] == [
+        "http://only-the-proxy-knows.test/o/r.git/info/refs?service=git-upload-pack"]
+
+
 # -- what errors show ---------------------------------------------------------------------
 
 
