@@ -27,6 +27,8 @@ from pathlib import Path
 
 from benchmarks.projects import bump_version
 from benchmarks.tools import ROOT, run_process
+from builder.contract import BuildRequest, BuildResult
+from builder.errors import Lambda3Error
 
 REGION = "us-east-1"
 BUILDER = "lambda3-bench-builder"
@@ -101,21 +103,21 @@ class _HandlerSubprocess(_LocalHandler):
         super().__init__(endpoint, env, work)
         self.timeout = timeout
 
-    def deploy(self, event: dict) -> dict:
+    def deploy(self, request: BuildRequest) -> BuildResult:
         env = {**self.env, **CREDENTIALS, "AWS_DEFAULT_REGION": REGION,
                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                "LAMBDA3_ENDPOINT_URL": self.endpoint, "LAMBDA3_WORKDIR": str(self.workdir)}
         env.pop("AWS_PROFILE", None)
         event_file = self.work / "event.json"
-        event_file.write_text(json.dumps(event))
+        event_file.write_text(json.dumps(request.to_event()))
         proc = run_process([sys.executable, "-m", "benchmarks.lambda3_build", "deploy", "--event",
                             str(event_file)], env=env, cwd=ROOT, timeout=self.timeout,
                            log=self.work / f"deploy-{self.runs}.log")
         if proc.timed_out:
             raise DeployError(f"deploy timed out after {self.timeout:.0f} s")
         try:
-            return json.loads(proc.stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError) as error:
+            return BuildResult.from_json(json.loads(proc.stdout.strip().splitlines()[-1]))
+        except (IndexError, json.JSONDecodeError, Lambda3Error) as error:
             raise DeployError(f"deploy printed no result: {proc.stderr[-400:]}") from error
 
 
@@ -126,7 +128,7 @@ class _InProcess(_LocalHandler):
     mode = "handler in-process (imports and module state kept, as in a warm container)"
     tmp_prefix = "inprocess-tmp"
 
-    def deploy(self, event: dict) -> dict:
+    def deploy(self, request: BuildRequest) -> BuildResult:
         from builder.handler import lambda_handler
 
         changes = {**self.env, **CREDENTIALS, "AWS_DEFAULT_REGION": REGION,
@@ -136,7 +138,7 @@ class _InProcess(_LocalHandler):
         level, handlers = root.level, list(root.handlers)
         os.environ.update(changes)
         try:
-            return lambda_handler(dict(event))
+            return BuildResult.from_json(lambda_handler(request.to_event()))
         finally:
             root.setLevel(level)  # the handler sets INFO and may add a handler: undo both
             root.handlers[:] = handlers
@@ -152,41 +154,38 @@ class _BuilderFunction:
 
     def __init__(self, emulator, work: Path, timeout: float):
         self.emulator, self.work, self.timeout = emulator, work, timeout
-        self.invoke: Callable[[dict], dict] | None = None
+        self.invoke: Callable[[BuildRequest], BuildResult] | None = None
 
     def setup(self, allow: tuple[str, ...]) -> None:
-        import boto3
-
         from bootstrap.config import BootstrapConfig
         from bootstrap.run import bootstrap
-        from builder.aws import Aws, ClientFactory
-        from lambda3.remote import AwsClients, invoke_builder
+        from builder.aws import Aws
+        from builder.clients import Clients
+        from lambda3.remote import invoke_builder
 
-        session = boto3.session.Session(region_name=REGION, **_boto_credentials())
-        factory = ClientFactory(region=REGION, endpoint_url=self.emulator.endpoint_url,
-                                session=session)
-        clients = AwsClients(session, region=REGION, endpoint_url=self.emulator.endpoint_url)
+        clients = Clients(region=REGION, endpoint_url=self.emulator.endpoint_url,
+                          credentials=_boto_credentials())
         config = BootstrapConfig(name=BUILDER, runtime=_local_runtime(), allow=allow,
                                  pass_roles=(ROLE_NAME,))
         work = self.work / "bootstrap"
-        bootstrap(config, Aws(factory), None, workdir=work, sleep=lambda s: None)
+        bootstrap(config, Aws(clients), None, workdir=work, sleep=lambda s: None)
         extra = {k: os.environ[k] for k in CA_VARIABLES if os.environ.get(k)}
         if extra:
-            lam = session.client("lambda", endpoint_url=self.emulator.endpoint_url)
+            lam = clients("lambda")
             variables = lam.get_function_configuration(
                 FunctionName=BUILDER).get("Environment", {}).get("Variables", {})
             lam.update_function_configuration(FunctionName=BUILDER, Environment={
                 "Variables": {**variables, **extra}})
 
-        def invoke(event: dict) -> dict:
-            return invoke_builder(clients, BUILDER, event, builder_timeout=int(self.timeout),
+        def invoke(request: BuildRequest) -> BuildResult:
+            return invoke_builder(clients, BUILDER, request, builder_timeout=int(self.timeout),
                                   poll_interval=0.2)
 
-        bootstrap(config, Aws(factory), invoke, workdir=work, sleep=lambda s: None)
+        bootstrap(config, Aws(clients), invoke, workdir=work, sleep=lambda s: None)
         pings = []
         for _ in range(3):
             started = time.perf_counter()
-            if not invoke({"action": "ping"}).get("ok"):
+            if not invoke(BuildRequest(action="ping")).ok:
                 raise DeployError("the bootstrapped builder does not answer ping")
             pings.append(time.perf_counter() - started)
         self.ping_s = sorted(pings)[1]
@@ -195,8 +194,8 @@ class _BuilderFunction:
     def cold(self) -> None:
         self.emulator.invoker.reset(BUILDER)
 
-    def deploy(self, event: dict) -> dict:
-        return self.invoke(event)
+    def deploy(self, request: BuildRequest) -> BuildResult:
+        return self.invoke(request)
 
 
 def _boto_credentials() -> dict:
@@ -299,8 +298,8 @@ def _project_rounds(runner, emulator, git, project: Path, name: str, work: Path,
     for round_number in range(1, runs + 1):
         function = f"bench-{slug}-{round_number}"
         counts = _Counts(client, function, [f"{function}-dependencies", f"{function}-shared"])
-        event = {"action": "build", "repository": url, "ref": "main",
-                 "function": function, "alias": "live", "bucket": BUCKET}
+        event = BuildRequest(action="build", repository=url, ref="main", function=function,
+                             alias="live", bucket=BUCKET)
         runner.cold()
         _timed_deploy(runner, event, counts, phases["cold_full"], log,
                       f"{name} cold full deploy")
@@ -321,18 +320,18 @@ def _prepare_account(endpoint: str) -> None:
     s3.create_bucket(Bucket=BUCKET)
 
 
-def _timed_deploy(runner, event: dict, counts: _Counts, phase: Phase, log, label: str) -> None:
+def _timed_deploy(runner, event: BuildRequest, counts: _Counts, phase: Phase, log,
+                  label: str) -> None:
     layers, versions = counts.layers(), counts.versions()
     started = time.perf_counter()
     result = runner.deploy(event)
     seconds = time.perf_counter() - started
-    if not result.get("ok"):
-        error = result.get("error") or {}
-        raise DeployError(f"{label} failed: {error.get('step')}: {error.get('message')}")
+    if not result.ok:
+        raise DeployError(f"{label} failed: {result.error.step}: {result.error.message}")
     published, new_versions = counts.layers() - layers, counts.versions() - versions
     phase.times.append(round(seconds, 3))
     phase.layer_publishes.append(published)
     phase.new_versions.append(new_versions)
-    phase.steps = result.get("timings") or {}
+    phase.steps = dict(result.timings)
     log(f"deploy: {label}: {seconds:.2f} s, {published} layer publishes, "
         f"{new_versions} new versions")

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from builder.aws import Aws
+from builder.contract import BuildRequest, BuildResult
 from builder.errors import Lambda3Error
 from builder.package import ZipStats
 from builder.runtimes import Target
@@ -22,9 +22,11 @@ from builder.selfinstall import find_layer_version
 
 log = logging.getLogger(__name__)
 
-Invoke = Callable[[dict], dict]
+Invoke = Callable[[BuildRequest], BuildResult]
 SeedMaker = Callable[[Target, Path], ZipStats]  # (target, zip path to write) -> stats
 REQUIRED = ("dulwich", "PyYAML")
+PING = BuildRequest(action="ping")
+SELF_INSTALL = BuildRequest(action="bootstrap")
 
 
 class ToolchainError(Lambda3Error):
@@ -45,10 +47,10 @@ def seed_layer_name(function: str) -> str:
     return f"{function}-seed"
 
 
-def usable_installers(ping: Mapping[str, Any]) -> list[str]:
+def usable_installers(ping: BuildResult) -> list[str]:
     """The installers a ping reports as usable: `{"uv": "0.13.9", "pip": None}`, a list of
     names, or `{"uv": {"usable": true, ...}}` all read the same."""
-    found = ping.get("installers") or {}
+    found = (ping.builder.installers if ping.builder else None) or {}
     if isinstance(found, (list, tuple)):
         return [str(name) for name in found]
     usable = []
@@ -60,9 +62,9 @@ def usable_installers(ping: Mapping[str, Any]) -> list[str]:
     return usable
 
 
-def missing_tools(ping: Mapping[str, Any], pins: Mapping[str, str]) -> list[str]:
+def missing_tools(ping: BuildResult, pins: Mapping[str, str]) -> list[str]:
     """The required tools the builder does not import, or imports at another version."""
-    versions = ping.get("toolchain") or {}
+    versions = ping.builder.toolchain if ping.builder else {}
     missing = []
     for name in REQUIRED:
         have, want = versions.get(name), pins.get(name)
@@ -76,21 +78,26 @@ def ensure_toolchain(aws: Aws, invoke: Invoke, function: str, target: Target, *,
                      retry_denied: Callable[[], None] | None = None) -> ToolchainOutcome:
     """`retry_denied`, when given, is called once (it sleeps) before retrying a self-install
     that AWS refused: a policy put moments ago may not have propagated yet."""
-    first = _call(invoke, {"action": "ping"}, function)
+    first = _call(invoke, PING, function)
     seed_arn = seed_action = None
     if not usable_installers(first):
         log.info("%s has no usable installer (uv or pip): attaching a seed layer", function)
         seed_arn, seed_action = attach_seed(aws, function, target, make_seed, workdir)
     result = _self_install(invoke, function, retry_denied)
-    after = _call(invoke, {"action": "ping"}, function)
+    after = _call(invoke, PING, function)
     missing = missing_tools(after, pins)
     if missing:
         raise ToolchainError(f"after its self-install the builder still lacks {', '.join(missing)}",
                              hint="see the builder's log above; re-run lambda3 bootstrap")
-    action = ("created" if result.get("published") else
-              "updated" if result.get("changed") else "unchanged")
-    return ToolchainOutcome(result["toolchain_layer"], action, seed_arn, seed_action,
-                            tuple(result.get("packages", ())), dict(after.get("toolchain", {})))
+    toolchain = result.toolchain
+    if toolchain is None:
+        raise ToolchainError(f"the builder {function} answered its self-install without a "
+                             "toolchain layer", hint="re-run lambda3 bootstrap")
+    action = ("created" if toolchain.published else
+              "updated" if toolchain.changed else "unchanged")
+    return ToolchainOutcome(toolchain.layer_arn, action, seed_arn, seed_action,
+                            toolchain.packages, dict(after.builder.toolchain if after.builder
+                                                     else {}))
 
 
 def attach_seed(aws: Aws, function: str, target: Target, make_seed: SeedMaker,
@@ -116,21 +123,21 @@ def attach_seed(aws: Aws, function: str, target: Target, make_seed: SeedMaker,
 
 
 def _self_install(invoke: Invoke, function: str,
-                  retry_denied: Callable[[], None] | None) -> dict:
+                  retry_denied: Callable[[], None] | None) -> BuildResult:
     try:
-        return _call(invoke, {"action": "bootstrap"}, function)
+        return _call(invoke, SELF_INSTALL, function)
     except ToolchainError as error:
         if retry_denied is None or "AccessDenied" not in error.message:
             raise
     log.info("AWS refused the self-install; waiting for IAM to apply the new policy")
     retry_denied()
-    return _call(invoke, {"action": "bootstrap"}, function)
+    return _call(invoke, SELF_INSTALL, function)
 
 
-def _call(invoke: Invoke, event: dict, function: str) -> dict:
-    result = invoke(event)
-    if not result.get("ok"):
-        error = result.get("error") or {}
-        raise ToolchainError(f"the builder {function} failed {event['action']}: "
-                             f"{error.get('step', '?')}: {error.get('message', result)}")
+def _call(invoke: Invoke, request: BuildRequest, function: str) -> BuildResult:
+    result = invoke(request)
+    if not result.ok:
+        error = result.error
+        raise ToolchainError(f"the builder {function} failed {request.action}: "
+                             f"{error.step}: {error.message}")
     return result

@@ -2,7 +2,9 @@
 
 Each error names the step that failed (fetch, spec, install, strip, package, limits,
 plan, apply, ...), says what happened in one line and, where it helps, how to fix it.
-`to_dict()` is the `error` object of a failed result.
+The step running when an error leaves it is stamped on the error (`Timings.step`), so
+the same AWS error says `plan` while reading state and `apply` while changing it.
+`builder.contract.Failure.of(error)` is the `error` object of a failed result.
 """
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ class Lambda3Error(Exception):
     """A failure the user can act on. Never carries a secret in its message."""
 
     step = "build"
-    error_type = "Lambda3Error"
+    keeps_step = False  # True: the class names the kind of failure, whatever step ran
 
     def __init__(self, message: str, *, hint: str | None = None, step: str | None = None,
                  file: str | None = None, line: int | None = None, key: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.stamped = bool(step)  # a step given here is kept; else the running step's
         if step:
             self.step = step
         self.file = file
@@ -33,15 +36,16 @@ class Lambda3Error(Exception):
         text = where + self.message
         return f"{text} ({self.hint})" if self.hint else text
 
+    def stamp(self, step: str) -> None:
+        """Put the pipeline step that was running on this error, once (innermost wins)."""
+        if not (self.stamped or self.keeps_step):
+            self.step, self.stamped = step, True
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "type": type(self).__name__,
-            "message": str(self),
-            "file": self.file,
-            "line": self.line,
-            "key": self.key,
-        }
+        """The error as the result's `error` object (`builder.contract.Failure`)."""
+        from builder.contract import Failure, _jsonable
+
+        return _jsonable(Failure.of(self))
 
 
 class SourceError(Lambda3Error):
@@ -49,6 +53,7 @@ class SourceError(Lambda3Error):
 
 
 class SpecError(Lambda3Error):
+    keeps_step = True
     step = "spec"
 
 
@@ -61,14 +66,17 @@ class PackageError(Lambda3Error):
 
 
 class LimitError(Lambda3Error):
+    keeps_step = True
     step = "limits"
 
 
 class RequestError(Lambda3Error):
+    keeps_step = True
     step = "request"
 
 
 class TargetNotAllowed(Lambda3Error):
+    keeps_step = True
     step = "request"
 
 

@@ -1,7 +1,8 @@
 """The builder's Lambda entry point: event -> steps -> JSON result.
 
-This is the one place that catches broadly: whatever happens, the caller gets a JSON
-answer (`ok: false` with the failing step for errors), and no secret is in it.
+This is the one place that catches broadly: whatever happens, the caller gets a
+`builder.contract.BuildResult` (`ok: false` with the failing step for errors), and no
+secret is in it.
 """
 from __future__ import annotations
 
@@ -9,71 +10,136 @@ import json
 import logging
 import os
 import platform
+import re
 import sys
-import tempfile
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
+from builder.allowlist import check_allowed
+from builder.contract import (
+    CONTRACT,
+    LAMBDA3_VERSION,
+    MAX_LENGTH,
+    MIN_CONTRACT,
+    BuilderInfo,
+    BuildRequest,
+    BuildResult,
+    Failure,
+    ToolchainResult,
+)
 from builder.errors import Lambda3Error, RequestError
 from builder.redact import REDACTOR, install_log_redaction
-from builder.request import BuildRequest, allow_patterns, check_allowed, parse_request
+from builder.settings import BuilderSettings
 from builder.timing import Timings
 
 log = logging.getLogger("lambda3.builder")
+_MARKER = re.compile(r"[0-9a-f]{1,64}")
 
 
 def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
+    return handle(event)
+
+
+def handle(event: Any, *, speaks: tuple[int, int] = (MIN_CONTRACT, CONTRACT)
+           ) -> dict[str, Any]:
+    """One request, answered as JSON; `speaks` is the range of contract versions this
+    builder reads (oldest, newest) and the newest is the one it answers in."""
+    _setup_logging()
+    settings = BuilderSettings.from_environ()
+    _register_secrets(event)
+    marker = event.get("log_marker") if isinstance(event, dict) else None
+    if isinstance(marker, str) and _MARKER.fullmatch(marker):
+        log.info("lambda3 request %s", marker)  # the client finds this log stream by it
+    timings = Timings()
+    action = "build"
+    try:
+        with timings.step("request"):
+            request = BuildRequest.from_event(event, speaks=speaks)
+            action = request.action
+            check_request(request, settings)
+        result = dispatch(request, settings, timings)
+    except Lambda3Error as error:
+        log.error("%s failed: %s", error.step, error)
+        result = BuildResult.failed(error, action=action)
+    except Exception as error:  # noqa: BLE001 - the handler must always answer
+        log.exception("internal error")
+        result = BuildResult(ok=False, action=action, error=Failure(
+            step="internal", type=type(error).__name__, message=str(error)))
+    result = replace(result, contract=speaks[1], timings=timings.as_dict(),
+                     builder=replace(builder_info(installers=action == "ping"),
+                                     contract=speaks[1]))
+    return json.loads(REDACTOR(json.dumps(result.to_json())))
+
+
+def _setup_logging() -> None:
     install_log_redaction()
     logging.getLogger().setLevel(logging.INFO)
     for chatty in ("botocore", "boto3", "urllib3"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def _register_secrets(event: Any) -> None:
+    """The request's token and the builder's own credentials never leave in an answer."""
     token = event.get("token") if isinstance(event, dict) else None
-    REDACTOR.add(token if isinstance(token, str) else None)
-    timings = Timings()
+    if isinstance(token, str) and len(token) <= MAX_LENGTH["token"]:
+        REDACTOR.add(token)
     try:
-        request = parse_request(event)
-        if request.log_marker:
-            log.info("lambda3 request %s", request.log_marker)
-        result = _dispatch(request, timings)
-    except Lambda3Error as error:
-        log.error("%s failed: %s", error.step, error)
-        result = {"ok": False, "error": error.to_dict()}
-    except Exception as error:  # noqa: BLE001 - the handler must always answer
-        log.exception("internal error")
-        result = {"ok": False, "error": {"step": "internal", "type": type(error).__name__,
-                                         "message": str(error), "file": None, "line": None,
-                                         "key": None}}
-    result["timings"] = timings.as_dict()
-    return json.loads(REDACTOR(json.dumps(result)))
+        from builder.redact import register_own_credentials
+    except ImportError:
+        return
+    register_own_credentials(os.environ)
 
 
-def _dispatch(request: BuildRequest, timings: Timings) -> dict[str, Any]:
-    if request.action == "ping":
-        return ping()
-    if request.action == "bootstrap":
-        from builder.selfinstall import self_install
-
-        return self_install(workdir=workdir())
-    own_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-    if own_name and request.function == own_name:
+def check_request(request: BuildRequest, settings: BuilderSettings) -> None:
+    """What this builder refuses before fetching anything."""
+    if request.action not in ("build", "plan"):
+        return
+    if settings.own_name and request.function == settings.own_name:
         raise RequestError("the builder does not deploy itself: run `lambda3 bootstrap`")
-    check_allowed(request.function, allow_patterns(os.environ.get("LAMBDA3_ALLOW")))
-    return deploy_request(request, timings)
+    check_allowed(request.function, settings.allow)
 
 
-def deploy_request(request: BuildRequest, timings: Timings, *, aws=None) -> dict[str, Any]:
+def dispatch(request: BuildRequest, settings: BuilderSettings, timings: Timings) -> BuildResult:
+    if request.action == "ping":
+        return BuildResult(ok=True, action="ping")
+    if request.action == "bootstrap":
+        return _self_install(settings)
+    return deploy_request(request, timings, settings=settings)
+
+
+def _self_install(settings: BuilderSettings) -> BuildResult:
+    from builder.selfinstall import self_install
+
+    answer = self_install(workdir=settings.work_path())
+    return BuildResult(ok=True, action="bootstrap", toolchain=toolchain_result(answer))
+
+
+def toolchain_result(answer: Any) -> ToolchainResult:
+    """`builder.selfinstall.self_install`'s answer as the contract's type."""
+    if isinstance(answer, ToolchainResult):
+        return answer
+    return ToolchainResult(
+        layer_arn=answer["toolchain_layer"], code_sha256=answer["code_sha256"],
+        size=answer.get("size", 0), published=bool(answer.get("published")),
+        attached=bool(answer.get("attached")), packages=tuple(answer.get("packages", ())),
+        target=answer.get("target"))
+
+
+def deploy_request(request: BuildRequest, timings: Timings, *,
+                   settings: BuilderSettings | None = None, aws=None) -> BuildResult:
     """Build the request's ref, plan against AWS, and apply unless it is a plan."""
-    from builder.aws import Aws, ClientFactory
     from builder.build import BuildOptions, build
     from builder.reconcile import Destination, apply_plan, plan_deploy, result_of
 
-    options = BuildOptions(source=request.repository, ref=request.ref, workdir=workdir(),
-                           build_file=request.build_file, components=request.components,
-                           token=request.token, refresh=request.refresh)
+    settings = settings or BuilderSettings.from_environ()
+    options = BuildOptions(source=request.repository, ref=request.ref,
+                           workdir=settings.work_path(), build_file=request.build_file,
+                           components=request.components, token=request.token,
+                           refresh=request.refresh)
     output = build(options, timings=timings)
-    aws = aws or _warm_aws(Aws, ClientFactory)
+    aws = aws or warm_aws(settings)
     target = Destination(request.function, request.alias, request.publish,
-                    request.bucket or os.environ.get("LAMBDA3_BUCKET") or None)
+                         request.bucket or settings.bucket, request.allow_older)
     with timings.step("plan"):
         desired, plan = plan_deploy(aws, output, target)
     applied = None
@@ -86,39 +152,31 @@ def deploy_request(request: BuildRequest, timings: Timings, *, aws=None) -> dict
 _AWS_CACHE: dict[tuple[str | None, str | None], object] = {}
 
 
-def _warm_aws(aws_type, factory_type):
+def warm_aws(settings: BuilderSettings):
     """One AWS wrapper per region and endpoint for the life of this (warm) process: clients
     and their loaded service models are reused by the next invocation, as Lambda keeps
     module state between invocations of a warm function."""
-    key = (os.environ.get("AWS_REGION"), os.environ.get("LAMBDA3_ENDPOINT_URL")
-           or os.environ.get("AWS_ENDPOINT_URL"))
+    from builder.aws import Aws
+    from builder.clients import Clients
+
+    key = (settings.region, settings.endpoint_url)
     if key not in _AWS_CACHE:
-        _AWS_CACHE[key] = aws_type(factory_type())
+        _AWS_CACHE[key] = Aws(Clients(region=settings.region,
+                                      endpoint_url=settings.endpoint_url))
     return _AWS_CACHE[key]
 
 
-def workdir() -> Path:
-    """Where sources, caches and zips live: LAMBDA3_WORKDIR, else /tmp/lambda3 (in Lambda,
-    /tmp is the only writable place and survives while the function stays warm)."""
-    configured = os.environ.get("LAMBDA3_WORKDIR")
-    path = Path(configured) if configured else Path(tempfile.gettempdir()) / "lambda3"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def builder_info(*, installers: bool = False) -> BuilderInfo:
+    """Who is answering; `installers` runs the installers to ask their versions (ping)."""
+    found = {}
+    if installers:
+        from builder.install import available_installers
 
-
-def ping() -> dict[str, Any]:
-    from builder.install import available_installers
-
-    return {
-        "ok": True,
-        "action": "ping",
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "runtime": os.environ.get("AWS_EXECUTION_ENV"),
-        "installers": available_installers(),
-        "toolchain": _toolchain_versions(),
-        "executable": sys.executable,
-    }
+        found = available_installers()
+    return BuilderInfo(
+        contract=CONTRACT, version=LAMBDA3_VERSION, python=platform.python_version(),
+        machine=platform.machine(), runtime=os.environ.get("AWS_EXECUTION_ENV"),
+        executable=sys.executable, installers=found, toolchain=_toolchain_versions())
 
 
 def _toolchain_versions() -> dict[str, str | None]:

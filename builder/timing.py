@@ -1,4 +1,5 @@
-"""Per-step wall-clock timings, reported in results and summaries."""
+"""Per-step wall-clock timings, reported in results and summaries; the step running when
+a `Lambda3Error` leaves it is stamped on the error."""
 from __future__ import annotations
 
 import time
@@ -14,9 +15,14 @@ class Timings:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        from builder.errors import Lambda3Error
+
         started = self._clock()
         try:
             yield
+        except Lambda3Error as error:
+            error.stamp(name)
+            raise
         finally:
             self.steps[name] = round(self.steps.get(name, 0.0) + self._clock() - started, 3)
 

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from builder.contract import ComponentResult, Failure
 from builder.limits import human
 
 
@@ -23,19 +24,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def components_table(components: Sequence[dict]) -> str:
+def components_table(components: Sequence[ComponentResult]) -> str:
     rows = []
     for c in components:
-        changed = c.get("changed")
-        status = "" if changed is None else ("changed" if changed else "reused")
-        rows.append([c["name"], c["kind"], human(c["size"]), human(c["unzipped_size"]),
-                     c["files"], c["code_sha256"][:16], status])
-    return table(["component", "kind", "zipped", "unzipped", "files", "sha256", ""], rows)
+        status = "" if c.changed is None else ("changed" if c.changed else "reused")
+        rows.append([c.name, c.kind, human(c.size), human(c.unzipped_size),
+                     c.files, c.code_sha256[:16], status])
+    headers = ["component", "kind", "zipped", "unzipped", "files", "sha256"]
+    if any(row[-1] for row in rows):
+        headers.append("status")
+    else:
+        rows = [row[:-1] for row in rows]
+    return table(headers, rows)
 
 
 def timings_table(timings: dict[str, float]) -> str:
     return table(["step", "seconds"], [[k, f"{v:.2f}"] for k, v in timings.items()])
 
 
-def error_line(error: dict) -> str:
-    return f"lambda3: {error.get('step', 'error')}: {error.get('message')}"
+def error_line(error: Failure | None) -> str:
+    error = error or Failure()
+    return f"lambda3: {error.step}: {error.message}"

@@ -16,14 +16,15 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from builder.errors import Lambda3Error
+from builder.clients import Clients
+from builder.contract import BuildRequest, BuildResult
+from builder.errors import Lambda3Error, RequestError
 from builder.redact import Redactor
 
 LOG = logging.getLogger(__name__)
@@ -44,38 +45,6 @@ class RemoteError(Lambda3Error):
         self.remote_type = remote_type
 
 
-class ClientFactory(Protocol):
-    def client(self, service_name: str, **kwargs: Any) -> Any: ...
-
-
-class AwsClients:
-    """boto3 clients for one session, region and endpoint (`--endpoint-url`, the emulator)."""
-
-    def __init__(self, session: Any = None, *, region: str | None = None,
-                 endpoint_url: str | None = None) -> None:
-        if session is None:
-            import boto3
-
-            session = boto3.Session(region_name=region)
-        self.session = session
-        self.region = region or session.region_name
-        self.endpoint_url = endpoint_url or None
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None, *, session: Any = None,
-                     region: str | None = None, endpoint_url: str | None = None) -> AwsClients:
-        """`endpoint_url` falls back to `LAMBDA3_ENDPOINT_URL`."""
-        environ = os.environ if environ is None else environ
-        return cls(session, region=region,
-                   endpoint_url=endpoint_url or environ.get("LAMBDA3_ENDPOINT_URL"))
-
-    def client(self, service_name: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("region_name", self.region)
-        if self.endpoint_url:
-            kwargs.setdefault("endpoint_url", self.endpoint_url)
-        return self.session.client(service_name, **kwargs)
-
-
 def invoke_config(builder_timeout: int) -> Any:
     """No retries (a retry is a second build) and a read timeout beyond the builder's own."""
     from botocore.config import Config
@@ -84,21 +53,18 @@ def invoke_config(builder_timeout: int) -> Any:
                   retries={"total_max_attempts": 1}, tcp_keepalive=True)
 
 
-def invoke_builder(session_or_clients: Any, builder_function: str, event: dict, *,
+def invoke_builder(clients: Clients, builder_function: str, request: BuildRequest, *,
                    builder_timeout: int = 900, on_log_line: LineSink | None = None,
-                   poll_interval: float = 1.0, endpoint_url: str | None = None,
-                   clock: Callable[[], float] = time.time) -> dict:
-    """Invoke the builder once, stream its log to `on_log_line`, return its parsed result.
-
-    `session_or_clients` is a boto3 Session (then `endpoint_url` applies), a
-    `builder.aws.ClientFactory`, or anything with a boto3-style
-    `client(service_name, **kwargs)`, such as `AwsClients`.
-    """
-    clients = _as_clients(session_or_clients, endpoint_url)
+                   poll_interval: float = 1.0,
+                   clock: Callable[[], float] = time.time) -> BuildResult:
+    """Invoke the builder once with `request`, stream its log to `on_log_line`, and return
+    its result (a failed build is a result with `ok` false; a crash or an answer that is
+    no result raises `RemoteError`, one in a contract version we do not speak
+    `ContractError`)."""
     redact = Redactor()
-    redact.add(event.get("token"))
+    redact.add(request.token)
     marker = uuid.uuid4().hex
-    payload = json.dumps({**event, "log_marker": marker}).encode()
+    payload = json.dumps(request.with_marker(marker).to_event()).encode()
     lambda_client = clients.client("lambda", config=invoke_config(builder_timeout))
     sink = (lambda line: on_log_line(redact(line))) if on_log_line else None
     follower = None
@@ -117,20 +83,6 @@ def invoke_builder(session_or_clients: Any, builder_function: str, event: dict, 
     return parse_response(response, builder_function, redact)
 
 
-def _as_clients(session_or_clients: Any, endpoint_url: str | None) -> ClientFactory:
-    """A factory whose clients can each get their own Config (the invoke needs its own)."""
-    import boto3
-
-    from builder.aws import ClientFactory as BuilderClients
-
-    if isinstance(session_or_clients, boto3.Session):
-        return AwsClients(session_or_clients, endpoint_url=endpoint_url)
-    if isinstance(session_or_clients, BuilderClients):  # caches one client per service
-        return AwsClients(session_or_clients.session, region=session_or_clients.region,
-                          endpoint_url=endpoint_url or session_or_clients.endpoint_url)
-    return session_or_clients
-
-
 def _invoke_following(lambda_client: Any, function: str, payload: bytes,
                       follower: LogFollower | None, poll_interval: float) -> dict:
     """The invoke runs in a daemon thread (Ctrl-C is not held up by it); we follow the log."""
@@ -141,7 +93,7 @@ def _invoke_following(lambda_client: Any, function: str, payload: bytes,
         try:
             outcome["response"] = _invoke(lambda_client, function, payload)
         except BaseException as exc:  # handed to the caller's thread below
-            outcome["error"] = exc
+            outcome["raised"] = exc
         finally:
             done.set()
 
@@ -149,8 +101,8 @@ def _invoke_following(lambda_client: Any, function: str, payload: bytes,
     while not done.wait(poll_interval):
         if follower:
             follower.poll()
-    if "error" in outcome:
-        raise outcome["error"]
+    if "raised" in outcome:
+        raise outcome["raised"]
     return outcome["response"]
 
 
@@ -186,8 +138,8 @@ def _client_error(exc: Any, function: str) -> RemoteError:
 
 
 def parse_response(response: Mapping[str, Any], function: str,
-                   redact: Callable[[str], str] = str) -> dict:
-    """The builder's result dict, or a RemoteError for a crash or an unreadable answer."""
+                   redact: Callable[[str], str] = str) -> BuildResult:
+    """The builder's result, or a RemoteError for a crash or an unreadable answer."""
     raw = response["Payload"].read() if hasattr(response.get("Payload"), "read") else (
         response.get("Payload") or b"")
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
@@ -201,13 +153,14 @@ def parse_response(response: Mapping[str, Any], function: str,
         message = redact(str(details.get("errorMessage") or text[:500] or "no message"))
         raise RemoteError(f"the builder {function} crashed: {kind}: {message}",
                           remote_type=kind, hint=_crash_hint(message))
-    if not isinstance(body, dict) or "ok" not in body:
+    try:
+        return BuildResult.from_json(body)
+    except RequestError:
         raise RemoteError(
             f"the builder {function} answered with something that is not a lambda3 result: "
             f"{redact(text[:200])!r}",
             hint="is this function really the lambda3 builder?",
-        )
-    return body
+        ) from None
 
 
 def _crash_hint(message: str) -> str | None:

@@ -179,14 +179,19 @@ def _repo_from_sub(sub: str) -> str | None:
     return match.group(1) if match else None
 
 
-def exchange(environ: Mapping[str, str], *, sts: Any, http: Any, role_arn: str,
-             audience: str, session_name: str, duration: int = 3600,
-             sleep: Callable[[float], None] = time.sleep) -> Credentials:
-    """ID token from the runner, then credentials for `role_arn`."""
-    request = IdTokenRequest.from_environ(environ)
+def exchange(request: IdTokenRequest, *, sts: Any, http: Any, role_arn: str, audience: str,
+             session_name: str, duration: int = 3600,
+             sleep: Callable[[float], None] = time.sleep,
+             mask: Callable[[str], None] = lambda secret: None) -> Credentials:
+    """ID token from the runner, then credentials for `role_arn`; `mask` is called with
+    each secret (the ID token, then the credentials) as soon as it is known."""
     id_token = fetch_id_token(request, audience, http=http, sleep=sleep)
-    return assume_role(sts, role_arn=role_arn, session_name=session_name, id_token=id_token,
-                       duration=duration, sleep=sleep)
+    mask(id_token)
+    creds = assume_role(sts, role_arn=role_arn, session_name=session_name, id_token=id_token,
+                        duration=duration, sleep=sleep)
+    for secret in (creds.access_key_id, creds.secret_access_key, creds.session_token):
+        mask(secret)
+    return creds
 
 
 def session_name_for(value: str) -> str:

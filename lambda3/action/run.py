@@ -15,10 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from builder.clients import Clients
+from builder.contract import BuildRequest, BuildResult, Failure
 from builder.errors import Lambda3Error
 from builder.redact import Redactor
 from lambda3.action import oidc, summary, toolkit
-from lambda3.remote import AwsClients, invoke_builder
+from lambda3.remote import invoke_builder
 
 
 class SettingsError(Lambda3Error):
@@ -83,19 +85,13 @@ class ActionSettings:
         )
         return settings
 
-    def event(self) -> dict[str, Any]:
+    def request(self) -> BuildRequest:
         """The builder's request (the client adds `log_marker`)."""
-        return {
-            "action": "plan" if self.dry_run else "build",
-            "repository": self.repository,
-            "ref": self.ref,
-            "token": self.github_token,
-            "function": self.function_name,
-            "build_file": self.build_file,
-            "components": list(self.components),
-            "alias": self.alias,
-            "publish": self.publish,
-        }
+        return BuildRequest(
+            action="plan" if self.dry_run else "build", repository=self.repository,
+            ref=self.ref, token=self.github_token or None, function=self.function_name,
+            build_file=self.build_file, components=self.components, alias=self.alias,
+            publish=self.publish)
 
 
 def parse_components(text: str) -> tuple[str, ...]:
@@ -161,96 +157,93 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
     """Credentials, the builder invoke, then outputs, summary and annotations. Exit code."""
     out = stream or sys.stdout
     toolkit.add_mask(settings.github_token, stream=out)
-    if make_session is None:
-        import boto3
-
-        make_session = boto3.Session
     try:
-        session = _session(settings, out=out, http=http, make_session=make_session,
+        clients = _clients(settings, out=out, http=http, make_session=make_session,
                            ambient=ambient or {}, sleep=sleep)
-        result = _invoke(settings, session, out)
+        result = _invoke(settings, clients, out)
     except Lambda3Error as exc:
-        return _report_failure(settings, exc.to_dict(), out)
-    if not result.get("ok"):
-        return _report_failure(settings, result.get("error") or {}, out)
+        return _report_failure(settings, Failure.of(exc), out)
+    if not result.ok:
+        return _report_failure(settings, result.error or Failure(), out)
     _write_outputs(settings, result)
     if settings.summary_path:
         toolkit.append_summary(summary.render_summary(
             result, function=settings.function_name, dry_run=settings.dry_run),
             path=settings.summary_path)
-    done = "planned" if settings.dry_run else f"deployed version {result.get('version') or '-'}"
-    _say(f"lambda3: {done} of {result.get('function_arn') or settings.function_name}", out)
+    done = "planned" if settings.dry_run else f"deployed version {result.version or '-'}"
+    _say(f"lambda3: {done} of {result.function_arn or settings.function_name}", out)
     return 0
 
 
-def _session(settings: ActionSettings, *, out: TextIO, http: Any,
-             make_session: Callable[..., Any], ambient: Mapping[str, str],
-             sleep: Callable[[float], None]) -> Any:
+def _clients(settings: ActionSettings, *, out: TextIO, http: Any,
+             make_session: Callable[..., Any] | None, ambient: Mapping[str, str],
+             sleep: Callable[[float], None]) -> Clients:
+    """Clients on the ambient credentials, or on those of the role assumed through OIDC."""
+    def clients(credentials: Mapping[str, str]) -> Clients:
+        session = make_session(region_name=settings.aws_region, **credentials) \
+            if make_session else None
+        return Clients(region=settings.aws_region, endpoint_url=settings.endpoint_url,
+                       credentials=credentials, session=session)
+
     if not settings.role_to_assume:
-        return make_session(region_name=settings.aws_region, **ambient)
+        return clients(ambient)
     if settings.id_token_request is None:
         raise oidc.missing_id_token_error()
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    sts = make_session(region_name=settings.aws_region).client(
-        "sts", region_name=settings.aws_region, endpoint_url=settings.endpoint_url,
-        config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}),
-    )
     if http is None:
         import requests
 
         http = requests.Session()
-    id_token = oidc.fetch_id_token(settings.id_token_request, settings.audience, http=http,
-                                   sleep=sleep)
-    toolkit.add_mask(id_token, stream=out)
-    creds = oidc.assume_role(sts, role_arn=settings.role_to_assume,
-                             session_name=settings.role_session_name, id_token=id_token,
-                             duration=settings.role_duration, sleep=sleep)
-    for secret in (creds.access_key_id, creds.secret_access_key, creds.session_token):
-        toolkit.add_mask(secret, stream=out)
+    creds = oidc.exchange(settings.id_token_request, sts=_unsigned_sts(clients({})),
+                          http=http, role_arn=settings.role_to_assume,
+                          audience=settings.audience, session_name=settings.role_session_name,
+                          duration=settings.role_duration, sleep=sleep,
+                          mask=lambda secret: toolkit.add_mask(secret, stream=out))
     _say(f"lambda3: assumed {settings.role_to_assume} as {settings.role_session_name}", out)
-    return make_session(region_name=settings.aws_region, **creds.as_session_kwargs())
+    return clients(creds.as_session_kwargs())
 
 
-def _invoke(settings: ActionSettings, session: Any, out: TextIO) -> dict:
+def _unsigned_sts(clients: Clients) -> Any:
+    """AssumeRoleWithWebIdentity is not signed: it needs no credentials of ours."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    return clients.client("sts", config=Config(signature_version=UNSIGNED,
+                                                retries={"total_max_attempts": 1}))
+
+
+def _invoke(settings: ActionSettings, clients: Clients, out: TextIO) -> BuildResult:
     what = "planning" if settings.dry_run else "building"
     source = Redactor()(f"{settings.repository}@{settings.ref}")
     _say(f"lambda3: {what} {source} into {settings.function_name} "
          f"with {settings.builder_function}", out)
-    clients = AwsClients(session, region=settings.aws_region, endpoint_url=settings.endpoint_url)
     with toolkit.group("builder log", stream=out), toolkit.stop_commands(stream=out):
-        return invoke_builder(clients, settings.builder_function, settings.event(),
+        return invoke_builder(clients, settings.builder_function, settings.request(),
                               builder_timeout=settings.builder_timeout,
                               on_log_line=lambda line: _say(line, out))
 
 
-def _write_outputs(settings: ActionSettings, result: Mapping[str, Any]) -> None:
+def _write_outputs(settings: ActionSettings, result: BuildResult) -> None:
     if not settings.output_path:
         return
     for name, value in outputs_from_result(result).items():
         toolkit.set_output(name, value, path=settings.output_path)
 
 
-def outputs_from_result(result: Mapping[str, Any]) -> dict[str, str]:
-    layers = result.get("layers") or []
+def outputs_from_result(result: BuildResult) -> dict[str, str]:
     return {
-        "version": str(result.get("version") or ""),
-        "function-arn": str(result.get("function_arn") or ""),
-        "code-sha256": str(result.get("code_sha256") or ""),
-        "commit": str(result.get("commit") or ""),
-        "alias": str(result.get("alias") or ""),
-        "layer-arns": json.dumps([layer.get("arn") for layer in layers]),
-        "changed-layers": json.dumps([layer.get("name") for layer in layers
-                                      if layer.get("changed")]),
+        "version": str(result.version or ""),
+        "function-arn": str(result.function_arn or ""),
+        "code-sha256": str(result.code_sha256 or ""),
+        "commit": str(result.commit or ""),
+        "alias": str(result.alias or ""),
+        "layer-arns": json.dumps([layer.arn for layer in result.layers]),
+        "changed-layers": json.dumps(list(result.changed_layers)),
     }
 
 
-def _report_failure(settings: ActionSettings, error: Mapping[str, Any], out: TextIO) -> int:
-    step = error.get("step") or "unknown"
-    message = str(error.get("message") or "the builder failed without a message")
-    toolkit.error(message, file=error.get("file"), line=error.get("line"),
-                  title=f"lambda3 {step}", stream=out)
+def _report_failure(settings: ActionSettings, error: Failure, out: TextIO) -> int:
+    toolkit.error(error.message, file=error.file, line=error.line,
+                  title=f"lambda3 {error.step}", stream=out)
     if settings.summary_path:
         toolkit.append_summary(summary.render_failure(error, function=settings.function_name),
                                path=settings.summary_path)
@@ -258,5 +251,7 @@ def _report_failure(settings: ActionSettings, error: Mapping[str, Any], out: Tex
 
 
 def _say(line: str, out: TextIO) -> None:
-    out.write(line + "\n")
+    """One line of the step's log. Text that came from inputs or results is escaped as
+    workflow-command data, so a newline in it cannot start a command of its own."""
+    out.write(line.replace("\r", "%0D").replace("\n", "%0A") + "\n")
     out.flush()

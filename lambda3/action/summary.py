@@ -2,72 +2,72 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-STEP_ORDER = ("fetch", "spec", "install", "strip", "bytecode", "package", "plan", "apply",
-              "total")
+from builder.contract import BuildResult, Failure
+
+STEP_ORDER = ("request", "fetch", "spec", "install", "strip", "bytecode", "package", "plan",
+              "apply", "total")
 
 
-def render_summary(result: Mapping[str, Any], *, function: str | None = None,
+def render_summary(result: BuildResult, *, function: str | None = None,
                    dry_run: bool = False) -> str:
     """Markdown for `$GITHUB_STEP_SUMMARY`."""
-    if not result.get("ok"):
-        return render_failure(result.get("error") or {}, function=function)
+    if not result.ok:
+        return render_failure(result.error or Failure(), function=function)
     title = "planned" if dry_run else "deployed"
     parts = [f"### lambda3 {title} `{_code(function or _name_from_arn(result))}`\n",
              _facts(result), _components(result)]
-    if dry_run or result.get("plan"):
-        parts.append(_plan(result.get("plan") or [], result.get("plan_text") or []))
-    parts.append(_timings(result.get("timings") or {}))
+    if dry_run or result.plan:
+        parts.append(_plan(result.plan, result.plan_text))
+    parts.append(_timings(result.timings))
     return "\n".join(part for part in parts if part)
 
 
-def render_failure(error: Mapping[str, Any], *, function: str | None = None) -> str:
-    step = error.get("step") or "unknown"
+def render_failure(error: Failure, *, function: str | None = None) -> str:
     where = ""
-    if error.get("file"):
-        where = f"{error['file']}:{error['line']}" if error.get("line") else str(error["file"])
+    if error.file:
+        where = f"{error.file}:{error.line}" if error.line else str(error.file)
     lines = [f"### lambda3 failed{' for `' + _code(function) + '`' if function else ''}"
-             f" at step `{_code(step)}`\n"]
+             f" at step `{_code(error.step)}`\n"]
     if where:
         lines.append(f"**Where:** `{_code(where)}`\n")
-    if error.get("type"):
-        lines.append(f"**Error:** `{_code(error['type'])}`\n")
-    lines.append("```text\n" + str(error.get("message") or "no message").replace("```", "'''")
+    if error.type:
+        lines.append(f"**Error:** `{_code(error.type)}`\n")
+    lines.append("```text\n" + str(error.message or "no message").replace("```", "'''")
                  + "\n```\n")
     return "\n".join(lines)
 
 
-def _facts(result: Mapping[str, Any]) -> str:
+def _facts(result: BuildResult) -> str:
     rows = [
-        ("Commit", result.get("commit")),
-        ("Version", result.get("version")),
-        ("Alias", result.get("alias")),
-        ("Function ARN", result.get("function_arn")),
-        ("Code SHA-256", result.get("code_sha256")),
+        ("Commit", result.commit),
+        ("Version", result.version),
+        ("Alias", result.alias),
+        ("Function ARN", result.function_arn),
+        ("Code SHA-256", result.code_sha256),
     ]
     return "\n".join(f"- **{label}:** `{_code(value)}`" for label, value in rows if value) + "\n"
 
 
-def _components(result: Mapping[str, Any]) -> str:
-    components = result.get("components") or []
-    if not components:
+def _components(result: BuildResult) -> str:
+    if not result.components:
         return ""
-    arns = {layer.get("name"): layer.get("arn") for layer in result.get("layers") or []}
+    arns = {layer.name: layer.arn for layer in result.layers}
     lines = ["| component | kind | size | state | ARN |", "| --- | --- | ---: | --- | --- |"]
-    for comp in components:
-        arn = result.get("function_arn") if comp.get("kind") == "function" else None
-        arn = arn or comp.get("arn") or arns.get(comp.get("name"))
-        state = "changed" if comp.get("changed") else "reused"
+    for comp in result.components:
+        arn = result.function_arn if comp.kind == "function" else None
+        arn = arn or comp.arn or arns.get(comp.name)
+        state = "changed" if comp.changed else "reused"
         lines.append("| " + " | ".join([
-            _cell(comp.get("name")), _cell(comp.get("kind")), _cell(format_size(comp.get("size"))),
+            _cell(comp.name), _cell(comp.kind), _cell(format_size(comp.size)),
             state, f"`{_cell(arn)}`" if arn else "",
         ]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _plan(plan: list[Mapping[str, Any]], text: list[str]) -> str:
+def _plan(plan: Sequence[Mapping[str, Any]], text: Sequence[str]) -> str:
     if not plan:
         return "**Plan:** nothing to do\n"
     lines = ["**Plan:**", ""]
@@ -105,8 +105,8 @@ def _seconds(value: Any) -> str:
     return f"{value:.1f}" if isinstance(value, (int, float)) else _cell(value)
 
 
-def _name_from_arn(result: Mapping[str, Any]) -> str:
-    arn = str(result.get("function_arn") or "")
+def _name_from_arn(result: BuildResult) -> str:
+    arn = str(result.function_arn or "")
     return arn.split(":")[6] if arn.count(":") >= 6 else arn or "function"
 
 

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from builder.contract import BuildRequest, BuildResult
 from lambda3.output import print_json, table
 
 DEFAULT_NAME = "lambda3-builder"
@@ -84,27 +85,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _bootstrap(config, args: argparse.Namespace, workdir: Path):
-    import boto3
-
     from bootstrap.run import bootstrap
-    from builder.aws import Aws, ClientFactory
-    from lambda3.remote import AwsClients, invoke_builder
+    from builder.aws import Aws
+    from builder.clients import Clients, endpoint_url_from_env
+    from lambda3.remote import invoke_builder
 
-    session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-    factory = ClientFactory(region=args.region, endpoint_url=args.endpoint_url,
-                            session=session)
-    clients = AwsClients(session, region=factory.region, endpoint_url=factory.endpoint_url)
+    clients = Clients(region=args.region, profile=args.profile,
+                      endpoint_url=args.endpoint_url or endpoint_url_from_env())
 
     def show(line: str) -> None:
         print(f"  | {line}", file=sys.stderr)
 
-    def invoke(event: dict) -> dict:
-        return invoke_builder(clients, config.name, event, on_log_line=show)
+    def invoke(request: BuildRequest) -> BuildResult:
+        return invoke_builder(clients, config.name, request, on_log_line=show)
 
     def step(text: str) -> None:
         print(text, file=sys.stderr)
 
-    return bootstrap(config, Aws(factory), invoke, workdir=workdir, on_step=step)
+    return bootstrap(config, Aws(clients), invoke, workdir=workdir, on_step=step)
 
 
 def report(result) -> str:

@@ -43,6 +43,7 @@ def default_workdir() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from builder.build import BuildOptions, build
+    from builder.contract import ComponentResult
     from builder.errors import Lambda3Error
     from builder.redact import REDACTOR, install_log_redaction
 
@@ -68,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"built {output.source}" + (f" at {output.commit}" if output.commit else ""))
     print(f"target: {data['target']}")
-    print(components_table(data["components"]))
+    print(components_table([ComponentResult(
+        name=a.name, kind=a.kind, code_sha256=a.stats.code_sha256, size=a.stats.size,
+        unzipped_size=a.stats.unzipped_size, files=a.stats.files, reused=a.reused)
+        for a in output.artifacts]))
     for warning in output.warnings:
         print(f"warning: {warning}")
     print(f"zips in {options.out_dir}")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
+from builder.contract import BuildRequest, BuildResult
 from lambda3.output import components_table, error_line, print_json, timings_table
 
 
@@ -54,31 +55,32 @@ def run(args: argparse.Namespace) -> int:
         settings = resolve(args)
         REDACTOR.add(settings.token)
         if not (args.yes or args.dry_run or args.json):
-            if not _confirm(settings, args):
+            settings = _confirm(settings, args)
+            if settings is None:
                 return 1
         result = _execute(settings, args, "plan" if args.dry_run else "build")
     except Lambda3Error as error:
         print(REDACTOR(f"lambda3 deploy: {error.step}: {error}"), file=sys.stderr)
         return 1
     _report(result, args)
-    return 0 if result.get("ok") else 1
+    return 0 if result.ok else 1
 
 
-def _event(settings, action: str) -> dict[str, Any]:
-    return {"action": action, "repository": settings.repository, "ref": settings.ref,
-            "function": settings.function, "build_file": settings.build_file,
-            "components": list(settings.components), "alias": settings.alias,
-            "publish": settings.publish, "bucket": settings.bucket, "token": settings.token}
+def build_request(settings, action: str) -> BuildRequest:
+    return BuildRequest(
+        action=action, repository=settings.repository, ref=settings.ref,
+        function=settings.function, build_file=settings.build_file,
+        components=tuple(settings.components), alias=settings.alias,
+        publish=settings.publish, bucket=settings.bucket, token=settings.token,
+        allow_older=bool(getattr(settings, "allow_older", False)))
 
 
-def _execute(settings, args, action: str) -> dict[str, Any]:
-    from builder.aws import Aws
-
-    factory = _factory(settings)
-    event = _event(settings, action)
+def _execute(settings, args, action: str) -> BuildResult:
+    clients = _clients(settings)
+    request = build_request(settings, action)
     log_lines: list[str] = []
     if args.local_builder:
-        result = _run_local(event, Aws(factory))
+        result = run_local(request, clients)
     else:
         from lambda3.remote import invoke_builder
 
@@ -86,67 +88,68 @@ def _execute(settings, args, action: str) -> dict[str, Any]:
             log_lines.append(line)
             print(line, file=sys.stderr)
 
-        result = invoke_builder(factory, settings.builder, event, on_log_line=show)
+        result = invoke_builder(clients, settings.builder, request, on_log_line=show)
     if settings.log_file:
         Path(settings.log_file).write_text("\n".join(log_lines) + "\n")
     return result
 
 
-def _factory(settings):
-    import boto3
+def _clients(settings):
+    from builder.clients import Clients
 
-    from builder.aws import ClientFactory
-
-    session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
-    return ClientFactory(region=settings.region, endpoint_url=settings.endpoint_url,
-                         session=session)
+    return Clients(region=settings.region, endpoint_url=settings.endpoint_url,
+                   profile=settings.profile)
 
 
-def _run_local(event: dict[str, Any], aws) -> dict[str, Any]:
+def run_local(request: BuildRequest, clients) -> BuildResult:
+    """The builder's deploy path in this process (`--local-builder`)."""
+    from builder.aws import Aws
     from builder.errors import Lambda3Error
-    from builder.handler import deploy_request
-    from builder.request import parse_request
+    from builder.handler import builder_info, deploy_request
     from builder.timing import Timings
 
     timings = Timings()
     try:
-        result = deploy_request(parse_request(event), timings, aws=aws)
+        result = deploy_request(request, timings, aws=Aws(clients))
     except Lambda3Error as error:
-        result = {"ok": False, "error": error.to_dict()}
-    result["timings"] = timings.as_dict()
-    return result
+        result = BuildResult.failed(error, action=request.action)
+    return replace(result, builder=builder_info(), timings=timings.as_dict())
 
 
-def _confirm(settings, args) -> bool:
+def _confirm(settings, args):
+    """Plan, show it and ask; the settings to deploy (pinned to the commit shown), or None."""
     plan = _execute(settings, args, "plan")
-    if not plan.get("ok"):
+    if not plan.ok:
         _report(plan, args)
-        return False
+        return None
     print(f"source:      {settings.repository}" + (f" @ {settings.ref}" if settings.ref else ""))
-    print(f"commit:      {plan.get('commit')}")
-    print(f"destination: {plan.get('function_arn') or settings.function + ' (new)'}")
-    for line in plan.get("plan_text", []):
+    print(f"commit:      {plan.commit}")
+    print(f"destination: {plan.function_arn or settings.function + ' (new)'}")
+    for line in plan.plan_text:
         print(f"  - {line}")
     if not sys.stdin.isatty():
         print("lambda3 deploy: not a terminal, pass -y to deploy without asking", file=sys.stderr)
-        return False
+        return None
     answer = input("Deploy? [y/N] ").strip().lower()
-    return answer in ("y", "yes")
+    if answer not in ("y", "yes"):
+        return None
+    # Deploy exactly the commit that was shown, even if the branch moves meanwhile.
+    return replace(settings, ref=plan.commit) if plan.commit else settings
 
 
-def _report(result: dict[str, Any], args) -> None:
+def _report(result: BuildResult, args) -> None:
     if args.json:
-        print_json(result)
+        print_json(result.to_json())
         return
-    if not result.get("ok"):
-        print(error_line(result.get("error", {})), file=sys.stderr)
+    if not result.ok:
+        print(error_line(result.error), file=sys.stderr)
         return
-    print(components_table(result.get("components", [])))
+    print(components_table(result.components))
     if args.dry_run:
-        for line in result.get("plan_text", []):
+        for line in result.plan_text:
             print(f"plan: {line}")
-    print(f"function: {result.get('function_arn')}")
-    print(f"version:  {result.get('version') or '$LATEST'}"
-          + (f"  alias: {result['alias']}" if result.get("alias") else ""))
+    print(f"function: {result.function_arn or (result.function or '') + ' (new)'}")
+    print(f"version:  {result.version or '$LATEST'}"
+          + (f"  alias: {result.alias}" if result.alias else ""))
     if args.timings:
-        print(timings_table(result.get("timings", {})))
+        print(timings_table(result.timings))

@@ -70,9 +70,11 @@ def invoke(client, function: str, event: bytes, qualifier: str | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
+
+    from builder.clients import Clients, endpoint_url_from_env
+    from builder.errors import Lambda3Error
 
     try:
         event = read_event(args.event)
@@ -87,10 +89,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.cold:
             start_cold(args.endpoint_url, args.function)
-        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-        client = session.client("lambda", endpoint_url=args.endpoint_url, config=config)
+        client = Clients(region=args.region, profile=args.profile,
+                         endpoint_url=args.endpoint_url or endpoint_url_from_env()
+                         ).client("lambda", config=config)
         answer = invoke(client, args.function, event, args.qualifier)
-    except (BotoCoreError, ClientError, OSError, ValueError) as error:
+    except (BotoCoreError, ClientError, OSError, ValueError, Lambda3Error) as error:
         print(f"lambda3 invoke: {error}", file=sys.stderr)
         return 1
     # Multi-line log records (tracebacks) join their lines with \r, as Lambda writes them.

@@ -22,6 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.clients import Clients
+from builder.contract import BuildRequest, BuildResult
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hello"
 REPOSITORY = "demo/hello"
@@ -88,18 +91,18 @@ class Demo:
         from lambda3.remote import invoke_builder
 
         self.say(f"== bootstrap: the builder ({LOCAL_RUNTIME}) installs its own toolchain")
-        factory, clients = _clients(endpoint_url)
+        clients = _clients(endpoint_url)
         config = BootstrapConfig(runtime=LOCAL_RUNTIME, github_repo=REPOSITORY,
                                  github_ref="ref:refs/heads/main",
                                  pass_roles=(EXECUTION_ROLE,)).validate()
-        _create_execution_role(factory)
+        _create_execution_role(clients)
 
-        def invoke(event: dict) -> dict:
-            return invoke_builder(clients, config.name, event,
+        def invoke(request: BuildRequest) -> BuildResult:
+            return invoke_builder(clients, config.name, request,
                                   on_log_line=lambda line: self.say(f"   | {line}"))
 
         started = time.perf_counter()
-        result = bootstrap(config, Aws(factory, sleep=lambda s: None), invoke,
+        result = bootstrap(config, Aws(clients, sleep=lambda s: None), invoke,
                            workdir=self.workdir / "bootstrap", sleep=lambda s: None,
                            on_step=lambda text: self.say(f"   {text}"))
         self.say(report(result))
@@ -150,8 +153,7 @@ class Demo:
         return deployed
 
     def invoke(self, endpoint_url: str) -> dict:
-        factory, _ = _clients(endpoint_url)
-        answer = factory("lambda").invoke(FunctionName=FUNCTION, Qualifier="live",
+        answer = _clients(endpoint_url)("lambda").invoke(FunctionName=FUNCTION, Qualifier="live",
                                           Payload=json.dumps({"name": "demo"}).encode())
         payload = json.loads(answer["Payload"].read())
         self.say(f"== invoke {FUNCTION}:live -> {json.dumps(payload)}")
@@ -186,20 +188,13 @@ def _builder_seconds(log: list[str]) -> float | None:
     return None
 
 
-def _clients(endpoint_url: str):
-    import boto3
-
-    from builder.aws import ClientFactory
-    from lambda3.remote import AwsClients
-
-    session = boto3.session.Session(region_name=REGION, **DUMMY)
-    return (ClientFactory(region=REGION, endpoint_url=endpoint_url, session=session),
-            AwsClients(session, region=REGION, endpoint_url=endpoint_url))
+def _clients(endpoint_url: str) -> Clients:
+    return Clients(region=REGION, endpoint_url=endpoint_url, credentials=DUMMY)
 
 
-def _create_execution_role(factory) -> None:
+def _create_execution_role(clients: Clients) -> None:
     """The role examples/hello/build.yaml names, as its owner would have created it."""
-    iam = factory("iam")
+    iam = clients("iam")
     trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
         "Action": "sts:AssumeRole"}]}

@@ -18,9 +18,11 @@ import pytest
 from bootstrap.builder_package import toolchain_pins
 from bootstrap.config import BootstrapConfig
 from bootstrap.run import bootstrap
-from builder.aws import Aws, ClientFactory
+from builder.aws import Aws
+from builder.clients import Clients
+from builder.contract import BuildRequest, BuildResult
 from lambda3.cli import main
-from lambda3.remote import AwsClients, invoke_builder
+from lambda3.remote import invoke_builder
 from tests.fixtures_aws import LOCAL_RUNTIME
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
@@ -35,17 +37,17 @@ def builder(aws, tmp_path):
     """Bootstrap on the emulator; returns (result, invoke, log lines)."""
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                     aws_session_token="testing", region_name=aws.region)
-    factory = ClientFactory(region=aws.region, endpoint_url=aws.endpoint_url, session=session)
-    clients = AwsClients(session, region=aws.region, endpoint_url=aws.endpoint_url)
+    clients = Clients(region=aws.region, endpoint_url=aws.endpoint_url, session=session)
     lines: list[str] = []
 
-    def invoke(event: dict) -> dict:
-        return invoke_builder(clients, NAME, event, on_log_line=lines.append, poll_interval=0.2)
+    def invoke(request: BuildRequest) -> BuildResult:
+        return invoke_builder(clients, NAME, request, on_log_line=lines.append,
+                              poll_interval=0.2)
 
     # the local invoker runs every function with this Python: use its runtime
     config = BootstrapConfig(runtime=LOCAL_RUNTIME, architecture=ARCHITECTURE,
                              allow=("hello", "hello-*"))
-    result = bootstrap(config, Aws(factory), invoke, workdir=tmp_path / "bootstrap")
+    result = bootstrap(config, Aws(clients), invoke, workdir=tmp_path / "bootstrap")
     return result, invoke, lines
 
 
@@ -67,10 +69,10 @@ def test_the_builder_installs_its_own_toolchain(aws, builder, capsys):
     assert result.seed_layer_arn and ":layer:lambda3-builder-seed:1" in result.seed_layer_arn
     config = aws.client("lambda").get_function_configuration(FunctionName=NAME)
     assert [layer["Arn"] for layer in config["Layers"]] == [result.toolchain_layer_arn]
-    ping = invoke({"action": "ping"})
-    assert ping["toolchain"]["dulwich"] == pins["dulwich"]
-    assert ping["toolchain"]["PyYAML"] == pins["PyYAML"]
-    assert ping["toolchain"]["uv"] == pins["uv"]
+    ping = invoke(BuildRequest(action="ping"))
+    assert ping.builder.toolchain["dulwich"] == pins["dulwich"]
+    assert ping.builder.toolchain["PyYAML"] == pins["PyYAML"]
+    assert ping.builder.toolchain["uv"] == pins["uv"]
     assert any("toolchain" in line for line in lines)  # the builder's log was streamed
     names = zipfile.ZipFile(io.BytesIO(_layer_zip(aws, result.toolchain_layer_arn))).namelist()
     tag = sys.implementation.cache_tag  # compiled by the builder, for its own runtime
@@ -101,18 +103,18 @@ def test_the_builder_deploys_within_its_allow_list_only(aws, builder, tmp_path, 
     aws.lambda_role("hello-lambda")
     with gitserver.GitServer() as server:
         url = server.add_repo("acme/hello", tmp_path / "repo")
-        deployed = invoke({"action": "build", "repository": url, "function": "hello"})
-        refused = invoke({"action": "build", "repository": url, "function": "billing"})
-    assert deployed["ok"] is True, deployed.get("error")
-    assert deployed["commit"] == commit
+        deployed = invoke(BuildRequest(action="build", repository=url, function="hello"))
+        refused = invoke(BuildRequest(action="build", repository=url, function="billing"))
+    assert deployed.ok is True, deployed.error
+    assert deployed.commit == commit
     capsys.readouterr()
     assert main(["invoke", "hello", "--event", '{"name": "e2e"}',
                  "--endpoint-url", aws.endpoint_url]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["message"] == "Hello, e2e" and answer["loud"] == "HELLO, E2E!"
     assert answer["libraries"]["yaml"] == "6.0.2"
-    assert refused["ok"] is False
-    assert refused["error"]["type"] == "TargetNotAllowed"
+    assert refused.ok is False
+    assert refused.error.type == "TargetNotAllowed"
     functions = aws.client("lambda").list_functions()["Functions"]
     assert sorted(f["FunctionName"] for f in functions) == ["hello", NAME]
 

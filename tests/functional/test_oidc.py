@@ -86,8 +86,8 @@ def test_issuer_claims_are_configurable():
 
 def test_missing_runner_variables_ask_for_id_token_write():
     with pytest.raises(oidc.OidcError) as caught:
-        oidc.exchange({}, sts=None, http=requests.Session(), role_arn=ROLE_ARN,
-                      audience="sts.amazonaws.com", session_name="s")
+        oidc.exchange(oidc.IdTokenRequest.from_environ({}), sts=None, http=requests.Session(),
+                      role_arn=ROLE_ARN, audience="sts.amazonaws.com", session_name="s")
     assert "permissions: id-token: write" in str(caught.value)
     assert caught.value.step == "credentials"
 
@@ -124,7 +124,7 @@ def _create_role(aws) -> None:
 
 def test_exchange_against_the_issuer_and_sts_returns_working_credentials(aws, oidc_issuer):
     _create_role(aws)
-    creds = oidc.exchange(oidc_issuer.runner_env(), sts=_sts(aws), http=requests.Session(),
+    creds = oidc.exchange(_id_token_request(oidc_issuer), sts=_sts(aws), http=requests.Session(),
                           role_arn=ROLE_ARN, audience="sts.amazonaws.com",
                           session_name="lambda3-42")
     assert creds.access_key_id and creds.secret_access_key and creds.session_token
@@ -155,7 +155,7 @@ def test_access_denied_shows_the_token_claims_next_to_the_trust_policy(aws, oidc
     sts.meta.events.register("before-call.sts.AssumeRoleWithWebIdentity",
                              _answer_with_error("AccessDenied", NOT_AUTHORIZED, calls))
     with pytest.raises(oidc.OidcError) as caught:
-        oidc.exchange(oidc_issuer.runner_env(), sts=sts, http=requests.Session(),
+        oidc.exchange(_id_token_request(oidc_issuer), sts=sts, http=requests.Session(),
                       role_arn=ROLE_ARN, audience="sts.amazonaws.com", session_name="lambda3-1",
                       sleep=lambda s: None)
     text = str(caught.value)
@@ -181,7 +181,7 @@ def test_throttling_and_idp_errors_are_retried_with_the_injected_sleep(aws, oidc
 
     sts.meta.events.register("before-call.sts.AssumeRoleWithWebIdentity", flaky)
     slept: list[float] = []
-    creds = oidc.exchange(oidc_issuer.runner_env(), sts=sts, http=requests.Session(),
+    creds = oidc.exchange(_id_token_request(oidc_issuer), sts=sts, http=requests.Session(),
                           role_arn=ROLE_ARN, audience="sts.amazonaws.com", session_name="lambda3-1",
                           sleep=slept.append)
     assert creds.access_key_id
@@ -330,3 +330,7 @@ def test_the_entrypoint_runs_from_anywhere(tmp_path):
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("::error title=lambda3 settings::the input aws-region is "
                                   "required"), done.stdout + done.stderr
+
+
+def _id_token_request(issuer) -> oidc.IdTokenRequest:
+    return oidc.IdTokenRequest.from_environ(issuer.runner_env())

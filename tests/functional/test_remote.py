@@ -12,7 +12,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
-from lambda3.remote import AwsClients, RemoteError, invoke_builder
+from builder.clients import Clients
+from builder.contract import BuildRequest, BuildResult
+from lambda3.remote import RemoteError, invoke_builder
 
 CANARY = "ghs_canary0123456789abcdef"
 
@@ -26,7 +28,7 @@ def handler(event, context):
     print("lambda3 request " + event["log_marker"], flush=True)
     print("fetching " + event["repository"], flush=True)
     deadline = time.monotonic() + 20
-    while not os.path.exists(event["gate"]):
+    while not os.path.exists(event["build_file"]):
         if time.monotonic() > deadline:
             print("the gate never opened", flush=True)
             return {"ok": False, "error": {"step": "test", "message": "log not live"}}
@@ -68,10 +70,11 @@ class RecordingClients:
         return self.on_invoke_send(request) if self.on_invoke_send else None
 
 
-def _event(tmp_path, **extra) -> dict:
-    return {"action": "build", "repository": "https://example.com/o/r.git", "ref": "main",
-            "token": CANARY, "function": "hello", "build_file": None, "components": [],
-            "alias": None, "publish": True, "gate": str(tmp_path / "gate"), **extra}
+def _event(tmp_path, **extra) -> BuildRequest:
+    """The fake builders above read the gate file's path from `build_file`."""
+    return BuildRequest(action="build", repository="https://example.com/o/r.git", ref="main",
+                        token=CANARY, function="hello", build_file=str(tmp_path / "gate"),
+                        **extra)
 
 
 @pytest.fixture
@@ -94,8 +97,8 @@ def test_returns_the_result_and_streams_the_log_live(aws, fake_builder, tmp_path
 
     result = invoke_builder(clients, fake_builder, _event(tmp_path), on_log_line=on_line,
                             poll_interval=0.05)
-    assert result["ok"] is True, result
-    assert result == {"ok": True, "commit": "c" * 40, "version": "1", "echo": "hello"}
+    assert result.ok is True, result
+    assert (result.commit, result.version, result.contract) == ("c" * 40, "1", 1)
     assert lines[0].startswith("lambda3 request ") and len(lines[0].split()[-1]) == 32
     assert lines[1:6] == ["fetching https://example.com/o/r.git", "install", "package",
                           "done", lines[5]]
@@ -134,7 +137,7 @@ def test_without_logs_access_the_log_tail_is_shown(aws, fake_builder, tmp_path):
     lines: list[str] = []
     result = invoke_builder(NoLogs(aws), fake_builder, _event(tmp_path),
                             on_log_line=lines.append, poll_interval=0.05)
-    assert result["ok"] is True
+    assert result.ok is True
     assert lines[0].startswith("START RequestId:")  # the tail holds the whole short log
     assert "done" in lines and lines[-1].startswith("REPORT RequestId:")
 
@@ -193,15 +196,15 @@ def test_the_invoke_is_sent_exactly_once_even_on_retryable_failures(aws, tmp_pat
     assert config.read_timeout == 360 and config.retries["total_max_attempts"] == 1
 
 
-def test_a_boto3_session_and_an_endpoint_url_work_too(aws, fake_builder, tmp_path):
+def test_clients_from_the_environment_reach_the_endpoint(aws, fake_builder, tmp_path):
     (tmp_path / "gate").touch()
-    session = boto3.Session(region_name=aws.region)
-    result = invoke_builder(session, fake_builder, _event(tmp_path),
-                            endpoint_url=aws.endpoint_url)
-    assert result["echo"] == "hello"
-    clients = AwsClients.from_environ({"LAMBDA3_ENDPOINT_URL": aws.endpoint_url},
-                                      session=session)
+    session = boto3.Session(region_name=aws.region, aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+    clients = Clients.from_environ({"LAMBDA3_ENDPOINT_URL": aws.endpoint_url},
+                                   session=session)
     assert clients.client("lambda").meta.endpoint_url == aws.endpoint_url
+    result = invoke_builder(clients, fake_builder, _event(tmp_path))
+    assert result.ok and result.commit == "c" * 40
 
 
 def test_an_answer_that_is_not_a_result_is_an_error(aws, tmp_path):
@@ -220,23 +223,38 @@ def test_log_result_is_decoded_for_the_fallback():
 
 
 def test_the_event_is_sent_with_a_fresh_marker_and_unchanged_otherwise(aws, tmp_path):
-    source = "def handler(e, c):\n    return {'ok': True, 'event': e}\n"
+    source = "def handler(e, c):\n    return {'ok': True, 'contract': 2, 'plan': [e]}\n"
     aws.create_function("echo-event", {"app.py": source})
-    event = _event(tmp_path)
-    result = invoke_builder(aws, "echo-event", event)
-    sent = result["event"]
+    request = _event(tmp_path)
+    result = invoke_builder(aws, "echo-event", request)
+    sent = dict(result.plan[0])
     marker = sent.pop("log_marker")
-    assert sent == event and "log_marker" not in event
+    assert {**sent, "log_marker": None} == request.to_event() and request.log_marker is None
+    assert BuildRequest.from_event({**sent, "log_marker": marker}).log_marker == marker
     assert len(marker) == 32 and int(marker, 16) >= 0
-    assert json.dumps(result)  # plain JSON
+    assert json.dumps(result.to_json())  # plain JSON
 
 
-def test_the_builder_client_factory_is_accepted(aws, fake_builder, tmp_path):
-    from builder.aws import ClientFactory
-
+def test_the_one_client_factory_is_accepted(aws, fake_builder, tmp_path):
     (tmp_path / "gate").touch()
-    factory = ClientFactory(region=aws.region, endpoint_url=aws.endpoint_url)
+    factory = Clients(region=aws.region, endpoint_url=aws.endpoint_url,
+                      credentials={"aws_access_key_id": "testing",
+                                   "aws_secret_access_key": "testing"})
     lines: list[str] = []
     result = invoke_builder(factory, fake_builder, _event(tmp_path), on_log_line=lines.append,
                             poll_interval=0.05)
-    assert result["ok"] is True and "done" in lines
+    assert isinstance(result, BuildResult) and result.ok is True and "done" in lines
+
+
+def test_an_answer_in_a_newer_contract_is_refused_in_one_line(aws, tmp_path):
+    from builder.contract import CONTRACT, ContractError
+
+    newer = CONTRACT + 1
+    source = f"def handler(e, c):\n    return {{'ok': True, 'contract': {newer}}}\n"
+    aws.create_function("newer-builder", {"app.py": source})
+    with pytest.raises(ContractError) as caught:
+        invoke_builder(aws, "newer-builder", _event(tmp_path))
+    message = str(caught.value)
+    assert f"contract version {newer}" in message and f"speaks 1-{CONTRACT}" in message
+    assert "lambda3 bootstrap" in message and "\n" not in message
+    assert CANARY not in message

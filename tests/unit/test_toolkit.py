@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from builder.contract import BuildResult
 from lambda3.action import summary, toolkit
 from lambda3.action.run import (
     ActionSettings,
@@ -123,7 +124,7 @@ def test_append_summary_appends(tmp_path):
 
 
 def test_summary_of_a_deploy_lists_facts_components_and_timings():
-    text = summary.render_summary(RESULT, function="hello")
+    text = summary.render_summary(BuildResult.from_json(RESULT), function="hello")
     assert "### lambda3 deployed `hello`" in text
     assert f"- **Commit:** `{'a' * 40}`" in text
     assert "- **Version:** `7`" in text and "- **Alias:** `live`" in text
@@ -141,7 +142,7 @@ def test_summary_of_a_plan_lists_the_actions():
         {"action": "publish_layer_version", "layer": "hello-deps"},
         {"action": "update_function_code", "function": "hello"},
     ]}
-    text = summary.render_summary(plan, function="hello", dry_run=True)
+    text = summary.render_summary(BuildResult.from_json(plan), function="hello", dry_run=True)
     assert "### lambda3 planned `hello`" in text
     assert "1. `publish_layer_version` (layer=hello-deps)" in text
     assert "Version" not in text
@@ -150,7 +151,8 @@ def test_summary_of_a_plan_lists_the_actions():
 def test_summary_of_a_failure_shows_step_location_and_message():
     error = {"step": "spec", "type": "SpecError", "message": "build.yaml:3: unknown key `x`",
              "file": "build.yaml", "line": 3, "key": "x"}
-    text = summary.render_summary({"ok": False, "error": error}, function="hello")
+    failed = BuildResult.from_json({"ok": False, "error": error})
+    text = summary.render_summary(failed, function="hello")
     assert "### lambda3 failed for `hello` at step `spec`" in text
     assert "**Where:** `build.yaml:3`" in text
     assert "```text\nbuild.yaml:3: unknown key `x`\n```" in text
@@ -159,16 +161,16 @@ def test_summary_of_a_failure_shows_step_location_and_message():
 def test_summary_table_cells_cannot_break_the_table():
     result = {**RESULT, "components": [{"name": "a|b<script>", "kind": "layer", "size": 1,
                                         "changed": False}], "layers": []}
-    text = summary.render_summary(result)
+    text = summary.render_summary(BuildResult.from_json(result))
     assert "| a\\|b&lt;script&gt; | layer | 1 B | reused |  |" in text
 
 
 def test_outputs_from_a_result():
-    outputs = outputs_from_result(RESULT)
+    outputs = outputs_from_result(BuildResult.from_json(RESULT))
     assert outputs["version"] == "7" and outputs["alias"] == "live"
     assert json.loads(outputs["layer-arns"]) == [layer["arn"] for layer in RESULT["layers"]]
     assert json.loads(outputs["changed-layers"]) == ["hello-deps"]
-    assert outputs_from_result({"ok": True})["version"] == ""
+    assert outputs_from_result(BuildResult.from_json({"ok": True}))["version"] == ""
 
 
 def test_settings_defaults_come_from_the_github_context():
@@ -187,9 +189,9 @@ def test_settings_defaults_come_from_the_github_context():
     assert settings.components == ("api", "worker", "shared")
     assert settings.publish is True and settings.dry_run is False
     assert "ghs_secret" not in repr(settings)
-    event = settings.event()
-    assert event["action"] == "build" and event["token"] == "ghs_secret"
-    assert event["build_file"] is None and event["alias"] is None
+    request = settings.request()
+    assert request.action == "build" and request.token == "ghs_secret"
+    assert request.build_file is None and request.alias is None
 
 
 def test_settings_refuse_bad_booleans_and_missing_region():
@@ -207,7 +209,7 @@ def test_dry_run_sends_a_plan_request():
         "LAMBDA3_REPOSITORY": "https://example.com/r.git", "LAMBDA3_REF": "main",
         "LAMBDA3_DRY_RUN": "TRUE",
     })
-    assert settings.event()["action"] == "plan"
+    assert settings.request().action == "plan"
 
 
 def test_components_split_on_spaces_commas_and_newlines():
