@@ -5,10 +5,11 @@ import os
 
 import pytest
 
-from builder.aws import Aws, ClientFactory
+from builder.aws import Aws
+from builder.clients import Clients
+from builder.contract import BuildRequest
 from builder.errors import Lambda3Error
 from builder.handler import deploy_request
-from builder.request import parse_request
 from builder.timing import Timings
 
 pytestmark = pytest.mark.slow
@@ -29,15 +30,15 @@ def big_project(tmp_path_factory):
 def deploy(aws, project, function, bucket, uploads):
     spec = project / "build.yaml"
     spec.write_text(spec.read_text().replace("ROLE", aws.lambda_role()))
-    wrapper = Aws(ClientFactory(region=aws.region, endpoint_url=aws.endpoint_url),
+    wrapper = Aws(Clients(region=aws.region, endpoint_url=aws.endpoint_url),
                   sleep=lambda s: None)
     for operation in ("PutObject", "CreateMultipartUpload"):
         wrapper.clients("s3").meta.events.register(
             f"before-call.s3.{operation}", lambda **kw: uploads.append(kw["model"].name))
-    request = parse_request({"repository": str(project), "function": function,
+    request = BuildRequest.from_event({"repository": str(project), "function": function,
                              "bucket": bucket, "alias": "live"})
     try:
-        return deploy_request(request, Timings(), aws=wrapper)
+        return deploy_request(request, Timings(), aws=wrapper).to_json()
     except Lambda3Error as error:
         return {"ok": False, "error": error.to_dict()}
 
