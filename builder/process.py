@@ -62,9 +62,11 @@ class ProcessError(Lambda3Error):
     def __init__(self, argv: Iterable[str], tail: str, returncode: int | None, *,
                  what: str | None = None, timeout: float | None = None,
                  secrets: Iterable[str | None] = (), **kwargs):
-        self.argv, self.returncode, self.timeout = list(argv), returncode, timeout
+        argv, secrets = list(argv), _usable(secrets)
+        self.argv = [redact(arg, secrets) for arg in argv]
+        self.returncode, self.timeout = returncode, timeout
         self.tail = redact("\n".join(tail.strip().splitlines()[-ERROR_TAIL_LINES:]), secrets)
-        command = redact(shlex.join(self.argv), secrets)
+        command = redact(shlex.join(argv), secrets)
         what = what or (Path(self.argv[0]).name if self.argv else "command")
         if timeout is not None:
             head = f"{what} timed out after {timeout:g} s: {command}"
