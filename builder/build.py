@@ -9,6 +9,7 @@ neither installed nor zipped again.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -21,8 +22,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from builder import limits
-from builder.errors import LimitError, SpecError
-from builder.package import Entry, ZipStats, entry_for, make_zip, walk_entries, zip_stats
+from builder.errors import InstallError, LimitError, SpecError
+from builder.package import (Entry, ZipStats, ensure_free_space, entry_for, make_zip, no_space,
+                             walk_entries, zip_stats)
 from builder.runtimes import Target, is_native, make_target, provided_versions
 from builder.timing import Timings
 
@@ -30,7 +32,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RUNTIME = "python3.12"
 DEPS_CACHE_VERSION = "2"
-DEPS_CACHE_KEEP = 8
+DEPS_CACHE_KEEP = 8  # dependency sets kept per repository
+MIN_INSTALL_SPACE = 64 * limits.MB  # free in the work dir before an install starts
 
 
 @dataclass(frozen=True)
@@ -218,16 +221,18 @@ def _build_dependencies(ctx: _Context, spec) -> tuple[Artifact, dict]:
     cached_zip, cached_meta = cache_dir / f"{key}.zip", cache_dir / f"{key}.json"
     dest = ctx.out_dir / "dependencies.zip"
     if cached_zip.exists() and cached_meta.exists() and not ctx.options.refresh:
-        shutil.copyfile(cached_zip, dest)
+        _copy(cached_zip, dest)
         cached_meta.touch()
         log.info("dependencies: unchanged requirements, reusing the installed set (%s)", key[:12])
         info = json.loads(cached_meta.read_text())
         return Artifact("dependencies", "layer", dest, zip_stats(dest), reused=True), info
+    ensure_free_space(ctx.options.workdir, MIN_INSTALL_SPACE, "installing the dependencies",
+                      InstallError)
     info = _install_dependencies(ctx, deps, requirement_files, dest)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(dest, cached_zip)
+    _prune(cache_dir, DEPS_CACHE_KEEP - 1)
+    _copy(dest, cached_zip)
     cached_meta.write_text(json.dumps(info, sort_keys=True))
-    _prune(cache_dir)
     return Artifact("dependencies", "layer", dest, zip_stats(dest)), info
 
 
@@ -279,6 +284,22 @@ def _compile_dependencies(ctx: _Context, site: Path) -> int | None:
         compiled = compile_bytecode(site, "/opt/python", env=scrubbed_env())
     log.info("dependencies: %d modules compiled to bytecode for Python %s", compiled, here)
     return compiled
+
+
+def _copy(source: Path, dest: Path) -> None:
+    """Copy a zip whole or not at all; no room for it is a PackageError with the figures."""
+    size = source.stat().st_size
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ensure_free_space(dest.parent, size, f"copying {dest.name}")
+    partial = dest.with_name(dest.name + ".partial")
+    try:
+        shutil.copyfile(source, partial)
+        partial.replace(dest)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise no_space(dest.parent, size, f"copying {dest.name}") from None
+        raise
 
 
 def _deps_cache_dir(ctx: _Context) -> Path:
@@ -336,9 +357,10 @@ def _hash_input(digest, path: Path, name: str) -> None:
             digest.update(chunk)
 
 
-def _prune(cache_dir: Path) -> None:
+def _prune(cache_dir: Path, keep: int = DEPS_CACHE_KEEP) -> None:
+    """Keep the `keep` sets used last (first, to make room for the one being added)."""
     metas = sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for meta in metas[DEPS_CACHE_KEEP:]:
+    for meta in metas[keep:]:
         meta.unlink(missing_ok=True)
         meta.with_suffix(".zip").unlink(missing_ok=True)
 

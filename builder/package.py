@@ -4,24 +4,36 @@ The same files give byte-identical zips on every run: entries sorted, timestamps
 permissions normalised (0644, or 0755 for executables), no host uid/gid or extra fields.
 So the base64 sha256 that Lambda calls CodeSha256 identifies content, and comparing it
 with what AWS holds tells whether anything needs publishing.
+
+Bounded: sizes are taken from the file system before anything is read, so a set over
+Lambda's unzipped limit (or one the disk cannot hold) is refused up front; files are read
+and compressed in chunks, never whole, and file names Lambda could not store are refused.
 """
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
+import shutil
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import PackageError
+from builder import limits
+from builder.errors import Lambda3Error, LimitError, PackageError
 
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 6
+CHUNK = 1 << 20  # bytes read and compressed at a time
+SMALL_FILE = 4 << 20  # files up to this size are compressed on the thread pool, whole
+BATCH_BYTES = 64 << 20  # at most this much read ahead for the thread pool
+MAX_NAME_BYTES = 255  # one path component, as Linux (and so Lambda) stores it
+_ZIP_OVERHEAD = 128  # local header and central directory entry per file, roughly
 _SKIP_DIRS = {"__pycache__", ".git"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 
@@ -112,23 +124,108 @@ def _compress(data: bytes, level: int) -> bytes:
 
 
 def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None,
-             level: int = COMPRESS_LEVEL) -> ZipStats:
-    """Write `entries` to `dest` reproducibly; compression runs on several threads
-    (zlib releases the GIL) while the archive is written in sorted order. The deflate
-    `level` is part of the bytes: lambda3 always uses COMPRESS_LEVEL, so that the same
-    content gives the same CodeSha256 (other levels are for measuring)."""
+             level: int = COMPRESS_LEVEL,
+             max_unzipped: int | None = limits.UNZIPPED_LIMIT) -> ZipStats:
+    """Write `entries` to `dest` reproducibly; small files are compressed on several
+    threads (zlib releases the GIL) while the archive is written in sorted order, large
+    ones streamed. The deflate `level` is part of the bytes: lambda3 always uses
+    COMPRESS_LEVEL, so that the same content gives the same CodeSha256 (other levels are
+    for measuring). Over `max_unzipped` bytes (from the file sizes) is a LimitError and too
+    little free space a PackageError, both before anything is read."""
     ordered = _sorted_unique(entries)
-    threads = threads or zip_threads()
+    sizes = [_size_of(entry) for entry in ordered]
+    if max_unzipped is not None:
+        check_unzipped(ordered, sizes, max_unzipped, dest.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    unzipped = 0
-    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
-            ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        compressed_entries = pool.map(lambda entry: _read_and_compress(entry, level), ordered)
-        for entry, (data, compressed) in zip(ordered, compressed_entries, strict=True):
-            unzipped += len(data)
-            _write_precompressed(archive, _zipinfo(entry, len(data)), data, compressed)
+    ensure_free_space(dest.parent, sum(sizes) + _ZIP_OVERHEAD * (len(sizes) + 1),
+                      f"writing {dest.name}")
+    try:
+        unzipped = _write_zip(ordered, sizes, dest, max(1, threads or zip_threads()), level)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise no_space(dest.parent, sum(sizes), f"writing {dest.name}") from None
+        raise
     code_sha, hex_sha = file_code_sha256(dest)
     return ZipStats(code_sha, hex_sha, dest.stat().st_size, unzipped, len(ordered))
+
+
+def _write_zip(ordered: list[Entry], sizes: list[int], dest: Path, threads: int,
+               level: int) -> int:
+    unzipped = 0
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
+            ThreadPoolExecutor(max_workers=threads) as pool:
+        for batch in _batches(list(zip(ordered, sizes)), threads):
+            small = {entry.arcname: pool.submit(_read_and_compress, entry, size, level)
+                     for entry, size in batch if size <= SMALL_FILE}
+            for entry, size in batch:
+                if entry.arcname in small:
+                    data, compressed = small.pop(entry.arcname).result()
+                    _write_precompressed(archive, _zipinfo(entry, len(data)), data, compressed)
+                else:
+                    _write_streamed(archive, _zipinfo(entry, size), entry, level)
+                unzipped += size
+    return unzipped
+
+
+def _batches(sized: list[tuple[Entry, int]], threads: int
+             ) -> Iterator[list[tuple[Entry, int]]]:
+    """Runs of entries whose small files together stay under BATCH_BYTES."""
+    batch: list[tuple[Entry, int]] = []
+    pending = 0
+    for entry, size in sized:
+        batch.append((entry, size))
+        pending += size if size <= SMALL_FILE else 0
+        if pending >= BATCH_BYTES or len(batch) >= 64 * threads:
+            yield batch
+            batch, pending = [], 0
+    if batch:
+        yield batch
+
+
+def _size_of(entry: Entry) -> int:
+    try:
+        return os.stat(entry.path).st_size
+    except OSError as exc:
+        raise PackageError(f"{_shown(entry.arcname)}: cannot be read ({exc.strerror})") from None
+
+
+def check_unzipped(entries: Sequence[Entry], sizes: Sequence[int], limit: int,
+                   what: str) -> None:
+    """LimitError when the files add up to more than `limit`, naming the biggest."""
+    total = sum(sizes)
+    if total <= limit:
+        return
+    biggest = sorted(zip(sizes, (e.arcname for e in entries)), reverse=True)[:3]
+    named = ", ".join(f"{_shown(name)} {limits.human(size)}" for size, name in biggest)
+    raise LimitError(f"{what}: the files add up to {limits.human(total)} unzipped, over "
+                     f"Lambda's {limits.human(limit)} limit (biggest: {named})",
+                     hint="leave large files out with `exclude` or move them to S3 or EFS")
+
+
+def ensure_free_space(directory: Path, needed: int, what: str,
+                      error: type[Lambda3Error] = PackageError) -> None:
+    """`error` with both figures when `directory`'s file system has less than `needed`."""
+    free = _free(directory)
+    if free < needed:
+        raise no_space(directory, needed, what, error, free=free)
+
+
+def _free(directory: Path) -> int:
+    """Free bytes on the file system `directory` is (or will be made) on."""
+    existing = Path(directory).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return shutil.disk_usage(existing).free
+
+
+def no_space(directory: Path, needed: int, what: str,
+             error: type[Lambda3Error] = PackageError, *, free: int | None = None
+             ) -> Lambda3Error:
+    free = _free(directory) if free is None else free
+    return error(f"not enough disk space for {what}: about {limits.human(needed)} needed, "
+                 f"{limits.human(free)} free in the work dir",
+                 hint="free space in the work dir, or give the builder more ephemeral "
+                      "storage (Lambda: EphemeralStorage, up to 10,240 MB)")
 
 
 def zip_threads() -> int:
@@ -141,6 +238,7 @@ def zip_threads() -> int:
 def _sorted_unique(entries: Iterable[Entry]) -> list[Entry]:
     by_name: dict[str, Entry] = {}
     for entry in entries:
+        _check_name(entry.arcname)
         previous = by_name.get(entry.arcname)
         if previous is not None and previous.path != entry.path:
             raise PackageError(
@@ -150,9 +248,67 @@ def _sorted_unique(entries: Iterable[Entry]) -> list[Entry]:
     return [by_name[name] for name in sorted(by_name)]
 
 
-def _read_and_compress(entry: Entry, level: int) -> tuple[bytes, bytes]:
-    data = entry.path.read_bytes()
+def _check_name(arcname: str) -> None:
+    """PackageError for a name a zip (UTF-8) or Lambda's file system cannot hold."""
+    try:
+        encoded = arcname.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PackageError(f"file name '{_shown(arcname)}' is not valid UTF-8",
+                           hint="rename the file, or leave it out with `exclude`") from None
+    if any(len(part) > MAX_NAME_BYTES for part in encoded.split(b"/")):
+        raise PackageError(f"file name '{_shown(arcname)}' has a part longer than "
+                           f"{MAX_NAME_BYTES} bytes", hint="shorten it")
+
+
+def _shown(name: str) -> str:
+    """A file name as text, undecodable bytes as \\x escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _read_and_compress(entry: Entry, size: int, level: int) -> tuple[bytes, bytes]:
+    with open(entry.path, "rb") as handle:
+        data = handle.read(size + 1)
+    if len(data) != size:
+        raise _changed(entry)
     return data, _compress(data, level)
+
+
+def _changed(entry: Entry) -> PackageError:
+    return PackageError(f"{_shown(entry.arcname)} changed size while it was being zipped")
+
+
+def _write_streamed(archive: zipfile.ZipFile, info: zipfile.ZipInfo, entry: Entry,
+                    level: int) -> None:
+    """Deflate the file chunk by chunk after a placeholder header, then write the real
+    header over it: the same bytes as `_write_precompressed` gives, in bounded memory."""
+    if info.file_size >= zipfile.ZIP64_LIMIT:
+        raise PackageError(f"{_shown(entry.arcname)} is too large for a Lambda zip")
+    fp = archive.fp
+    info.header_offset = fp.tell()
+    info.CRC, info.compress_size = 0, 0
+    fp.write(info.FileHeader(zip64=False))
+    compressor, crc, read, written = zlib.compressobj(level, zlib.DEFLATED, -15), 0, 0, 0
+    with open(entry.path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            crc, read = zlib.crc32(chunk, crc), read + len(chunk)
+            if read > info.file_size:
+                raise _changed(entry)
+            out = compressor.compress(chunk)
+            fp.write(out)
+            written += len(out)
+    out = compressor.flush()
+    fp.write(out)
+    if read != info.file_size:
+        raise _changed(entry)
+    info.CRC, info.compress_size = crc, written + len(out)
+    end = fp.tell()
+    fp.seek(info.header_offset)
+    fp.write(info.FileHeader(zip64=False))
+    fp.seek(end)
+    archive.start_dir = end
+    archive.filelist.append(info)
+    archive.NameToInfo[info.filename] = info
+    archive._didModify = True  # noqa: SLF001 - see _write_precompressed
 
 
 def _write_precompressed(archive: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes,

@@ -94,3 +94,61 @@ def test_the_deflate_level_is_part_of_the_bytes_and_only_of_them(tree, tmp_path)
     with zipfile.ZipFile(tmp_path / "six.zip") as six, zipfile.ZipFile(tmp_path / "one.zip") as one:
         assert [(i.filename, six.read(i)) for i in six.infolist()] == \
             [(i.filename, one.read(i)) for i in one.infolist()]
+
+
+# -- bounds ----------------------------------------------------------------------------
+
+
+def test_a_large_file_is_streamed_to_the_same_bytes_zipfile_writes(tmp_path):
+    import random
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(random.Random(1).randbytes(6 << 20) + b"a" * (3 << 20))
+    stats = make_zip([Entry("big.bin", big)], tmp_path / "ours.zip")
+    info = zipfile.ZipInfo("big.bin", date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type, info.create_system = zipfile.ZIP_DEFLATED, 3
+    info.external_attr = (0o100644) << 16
+    with zipfile.ZipFile(tmp_path / "theirs.zip", "w", compresslevel=6) as archive:
+        archive.writestr(info, big.read_bytes())
+    assert (tmp_path / "ours.zip").read_bytes() == (tmp_path / "theirs.zip").read_bytes()
+    assert stats.unzipped_size == 9 << 20
+
+
+def test_a_set_over_the_unzipped_limit_is_refused_before_reading(tmp_path):
+    from builder.errors import LimitError
+
+    sparse = tmp_path / "huge.bin"
+    with open(sparse, "wb") as handle:
+        handle.truncate(3 << 30)  # 3 GB, no blocks: reading it whole would need 3 GB
+    (tmp_path / "small.py").write_text("x = 1\n")
+    entries = [Entry("data/huge.bin", sparse), Entry("small.py", tmp_path / "small.py")]
+    with pytest.raises(LimitError) as failure:
+        make_zip(entries, tmp_path / "o.zip")
+    assert "3072.0 MB unzipped" in str(failure.value)
+    assert "biggest: data/huge.bin 3072.0 MB" in str(failure.value)
+    assert not (tmp_path / "o.zip").exists()
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    (b"pkg/bad\xff.py", "pkg/bad\\xff.py"), (b"a" * 256 + b".py", "a" * 256 + ".py"),
+])
+def test_names_lambda_cannot_store_are_package_errors(tmp_path, raw, shown):
+    (tmp_path / "f").write_text("")
+    with pytest.raises(PackageError) as failure:
+        make_zip([Entry(os.fsdecode(raw), tmp_path / "f")], tmp_path / "o.zip")
+    assert shown in str(failure.value)
+
+
+def test_too_little_free_space_is_refused_with_both_figures(tmp_path):
+    from builder.package import ensure_free_space
+
+    with pytest.raises(PackageError) as failure:
+        ensure_free_space(tmp_path, 1 << 60, "writing function.zip")
+    assert "not enough disk space for writing function.zip" in str(failure.value)
+    assert "MB needed" in str(failure.value) and "MB free" in str(failure.value)
+
+
+def test_running_out_of_space_while_writing_is_a_package_error(tree, tmp_path):
+    (tmp_path / "full.zip").symlink_to("/dev/full")  # every write fails with ENOSPC
+    with pytest.raises(PackageError, match="not enough disk space for writing full.zip"):
+        make_zip(walk_entries(tree), tmp_path / "full.zip")
