@@ -88,6 +88,16 @@ def _check(function: str, layer_names: Sequence[str], bucket: str | None,
         raise ScopeError(f"{pass_role!r} is not a role ARN a deploy can pass")
 
 
+def role_account(role_arn: str) -> tuple[str, str]:
+    """(partition, account) of a role ARN: the deploy role lives in the builder's account,
+    so its ARN says where the request's resources are without asking STS."""
+    if not _ROLE_ARN.match(role_arn):
+        raise ScopeError(f"LAMBDA3_DEPLOY_ROLE {role_arn!r} is not a role ARN",
+                         hint="re-run `lambda3 bootstrap` to set it")
+    parts = role_arn.split(":")
+    return parts[1], parts[4]
+
+
 def packed_size(policy: dict[str, Any]) -> int:
     return len(json.dumps(policy, separators=(",", ":")))
 

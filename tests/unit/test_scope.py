@@ -13,6 +13,7 @@ from builder.scope import (
     SESSION_SECONDS,
     ScopeError,
     packed_size,
+    role_account,
     scoped_clients,
     session_name,
     session_policy,
@@ -76,6 +77,13 @@ def test_the_packed_policy_stays_within_iams_limit():
         <= MAX_SESSION_POLICY
     with pytest.raises(ScopeError, match="over IAM's 2048"):
         policy(layer_names=[f"shop-cart-{'x' * 100}-{n}" for n in range(20)])
+
+
+def test_the_deploy_roles_arn_says_partition_and_account():
+    assert role_account("arn:aws-cn:iam::123456789012:role/b-deploy") == ("aws-cn",
+                                                                         "123456789012")
+    with pytest.raises(ScopeError, match="LAMBDA3_DEPLOY_ROLE"):
+        role_account("b-deploy")
 
 
 def test_session_names_are_valid_role_session_names():
