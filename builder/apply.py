@@ -1,18 +1,23 @@
 """Executing a plan: each step one AWS call (or a call and a wait), results passed forward.
 
 The order is the plan's: layers are published first, the function's configuration and code
-are updated and waited for, a version is published with the CodeSha256 and RevisionId just
-read (so a concurrent deploy cannot slip in between), and the alias moves last. A failure
-stops the run with an error naming the step; the alias is then where it was.
+are updated and waited for, a version is published, and the alias moves last. Every call
+that takes a precondition carries one: the RevisionId read at plan time until one of our
+own calls changes the function, then the one that call produced. Lambda bumps RevisionId
+once more when an update finishes, so after each wait the configuration read is compared
+with what our call returned: the same code, layers and settings mean the new RevisionId is
+ours to carry; anything else is another deploy's change (`ConcurrentChangeError`). A
+failure stops the run with an error naming the step; the alias is then where it was.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.aws import Aws, LayerVersion
+from builder.aws import Aws, ConcurrentChangeError, LayerVersion, config_fingerprint
 from builder.errors import AwsError, Lambda3Error
 from builder.plan import (
     Code,
@@ -39,22 +44,25 @@ class Applied:
     layers: dict[str, LayerVersion] = field(default_factory=dict)  # component -> published
     function_arn: str | None = None
     version: str | None = None
-    revision_id: str | None = None
+    revision_id: str | None = None  # the function's, as our last call left it
     code_sha256: str | None = None
+    changed_function: bool = False  # one of our calls changed it: carry revision_id forward
+    plan: Plan | None = None  # the plan applied (after a re-plan, the second one)
 
 
 class Executor:
     def __init__(self, aws: Aws) -> None:
         self.aws = aws
 
-    def run(self, plan: Plan) -> Applied:
-        applied = Applied(version=plan.version)
+    def run(self, plan: Plan, applied: Applied | None = None) -> Applied:
+        applied = Applied() if applied is None else applied
+        applied.plan, applied.version = plan, plan.version
         for number, step in enumerate(plan.steps, 1):
             log.info("apply %d/%d: %s", number, len(plan.steps), describe_step(step))
             try:
                 self._dispatch(step, applied)
             except Lambda3Error as error:
-                error.step = f"apply:{type(step).__name__}"
+                error.stamp(f"apply:{type(step).__name__}")
                 error.message = (f"{describe_step(step)} failed: {error.message}; the alias was "
                                  f"not moved, re-run to continue")
                 raise
@@ -89,7 +97,8 @@ class Executor:
             kwargs["CompatibleArchitectures"] = list(layer.architectures)
         if layer.license:
             kwargs["LicenseInfo"] = layer.license[:512]
-        published = self.aws.publish_layer_version(**kwargs)
+        published = self.aws.publish_layer_version(code_sha256=layer.code.code_sha256,
+                                                   **kwargs)
         log.info("published %s", published.arn)
         return published
 
@@ -101,59 +110,68 @@ class Executor:
         kwargs.update(FunctionName=step.function, Code=_content(step.code, function=True),
                       Architectures=[step.architecture], Publish=False,
                       Layers=self._layer_arns(step.layers, applied))
-        created = self.aws.create_function(**kwargs)
-        applied.function_arn = created["FunctionArn"]
-        config = self.aws.wait_until_updated(step.function)
-        applied.revision_id = config.get("RevisionId")
-        applied.code_sha256 = config.get("CodeSha256")
+        self._settled(step.function, self.aws.create_function(**kwargs), applied)
 
     def _update_configuration(self, step: UpdateFunctionConfiguration, applied: Applied) -> None:
         kwargs = {key: _setting(key, value) for key, value in step.settings}
         if step.layers is not None:
             kwargs["Layers"] = self._layer_arns(step.layers, applied)
+        kwargs.update(_revision(_current_revision(step.revision_id, applied)))
         result = self.aws.update_function_configuration(FunctionName=step.function, **kwargs)
-        applied.function_arn = result["FunctionArn"]
-        config = self.aws.wait_until_updated(step.function)
-        applied.revision_id = config.get("RevisionId")
+        self._settled(step.function, result, applied)
 
     def _update_code(self, step: UpdateFunctionCode, applied: Applied) -> None:
-        if applied.revision_id is None:
-            current = self.aws.wait_until_updated(step.function)
-            applied.revision_id = current.get("RevisionId")
         kwargs = {"FunctionName": step.function, "Publish": False,
-                  **_content(step.code, function=True)}
+                  **_content(step.code, function=True),
+                  **_revision(_current_revision(step.revision_id, applied))}
         if step.architecture:
             kwargs["Architectures"] = [step.architecture]
-        if applied.revision_id:
-            kwargs["RevisionId"] = applied.revision_id
-        result = self.aws.update_function_code(**kwargs)
-        applied.function_arn = result["FunctionArn"]
-        config = self.aws.wait_until_updated(step.function)
+        config = self._settled(step.function, self.aws.update_function_code(**kwargs), applied)
         if config.get("CodeSha256") != step.code.code_sha256:
-            raise AwsError(
-                f"the function's code is {config.get('CodeSha256')}, expected "
-                f"{step.code.code_sha256}: another deploy changed it meanwhile",
-                code="CodeChangedConcurrently")
+            raise AwsError(f"the function's code is {config.get('CodeSha256')}, expected "
+                           f"{step.code.code_sha256}: the uploaded zip is not the one built",
+                           code="CodeMismatch")
+
+    def _settled(self, function: str, response: Mapping[str, Any],
+                 applied: Applied) -> Mapping[str, Any]:
+        """Wait for our change to finish; what we then read must be what we made."""
+        config = self.aws.wait_until_updated(function)
+        ours = response.get("RevisionId")
+        if config.get("RevisionId") != ours and (config_fingerprint(config)
+                                                 != config_fingerprint(response)):
+            raise ConcurrentChangeError(function, "its code or configuration changed while "
+                                                  "our update was being applied")
+        applied.function_arn = response.get("FunctionArn") or applied.function_arn
         applied.revision_id = config.get("RevisionId")
         applied.code_sha256 = config.get("CodeSha256")
+        applied.changed_function = True
+        return config
 
     def _publish_version(self, step: PublishVersion, applied: Applied) -> None:
         kwargs = {"FunctionName": step.function, "CodeSha256": step.code_sha256,
-                  "Description": step.description[:256]}
-        if applied.revision_id is None:
-            applied.revision_id = self.aws.wait_until_updated(step.function).get("RevisionId")
-        if applied.revision_id:
-            kwargs["RevisionId"] = applied.revision_id
+                  "Description": step.description[:256],
+                  **_revision(_current_revision(step.revision_id, applied))}
         result = self.aws.publish_version(**kwargs)
         applied.version = result["Version"]
         log.info("published version %s", applied.version)
+        if step.wait_active:
+            self.aws.wait_version_active(step.function, applied.version)
 
     def _set_alias(self, step: SetAlias, applied: Applied) -> None:
         version = step.version or applied.version
         if version is None:
             raise AwsError("no version to point the alias at")
-        self.aws.set_alias(step.function, step.alias, version, exists=step.exists)
+        self.aws.set_alias(step.function, step.alias, version, exists=step.exists,
+                           revision_id=step.revision_id, weights=step.weights)
         log.info("alias %s -> version %s", step.alias, version)
+
+
+def _current_revision(planned: str | None, applied: Applied) -> str | None:
+    return applied.revision_id if applied.changed_function else planned
+
+
+def _revision(revision_id: str | None) -> dict[str, str]:
+    return {"RevisionId": revision_id} if revision_id else {}
 
 
 def _content(code: Code, *, function: bool = False) -> dict[str, Any]:
@@ -165,4 +183,6 @@ def _content(code: Code, *, function: bool = False) -> dict[str, Any]:
 def _setting(key: str, value: Any) -> Any:
     if key == "Environment":
         return {"Variables": dict(value)}
+    if key == "SnapStart":
+        return {"ApplyOn": value}
     return value

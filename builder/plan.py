@@ -4,13 +4,21 @@ what AWS holds now. `make_plan` is pure; `builder.apply` executes a plan, and
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from builder import limits
-from builder.aws import FunctionState, LayerVersion, layer_name_of
-from builder.errors import LimitError, SpecError
+from builder.aws import AliasState, FunctionState, LayerVersion, layer_name_of
+from builder.errors import Lambda3Error, LimitError, SpecError
+
+
+class OlderBuildError(Lambda3Error):
+    """The alias points at a newer build than this one."""
+
+    step = "plan"
 
 
 @dataclass(frozen=True)
@@ -67,11 +75,15 @@ class CreateFunction:
     layers: tuple[str | Published, ...]
 
 
+# A step's revision_id is the RevisionId read at plan time: the call fails if the function
+# (or alias) changed since. Once one of our own calls has changed the function, the executor
+# carries that call's revision forward instead.
 @dataclass(frozen=True)
 class UpdateFunctionConfiguration:
     function: str
     settings: tuple[tuple[str, Any], ...]
     layers: tuple[str | Published, ...] | None  # None: leave the layer list as it is
+    revision_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ class UpdateFunctionCode:
     function: str
     code: Code
     architecture: str | None  # set only when it changes
+    revision_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,8 @@ class PublishVersion:
     function: str
     code_sha256: str
     description: str
+    revision_id: str | None = None
+    wait_active: bool = False  # SnapStart: a new version is Pending until its snapshot is ready
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,8 @@ class SetAlias:
     alias: str
     version: str | None  # None: the version PublishVersion returns
     exists: bool
+    revision_id: str | None = None  # the alias's
+    weights: tuple[tuple[str, float], ...] = ()  # other versions' traffic; none: clear routing
 
 
 Step = (UploadArtifact | PublishLayerVersion | CreateFunction | UpdateFunctionConfiguration
@@ -113,6 +130,16 @@ class Desired:
     publish: bool = True
     commit: str | None = None
     bucket: str | None = None
+    committed_at: int | None = None  # unix seconds of the commit
+    allow_older: bool = False  # move the alias even to an older build than it points at
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """The build a published version came from, as its Description records it."""
+
+    commit: str
+    committed_at: int | None
 
 
 @dataclass(frozen=True)
@@ -120,9 +147,14 @@ class State:
     function: FunctionState | None
     layer_versions: Mapping[str, LayerVersion] = field(default_factory=dict)  # by ARN
     latest_layers: Mapping[str, LayerVersion] = field(default_factory=dict)  # by layer name
-    latest_version: Mapping[str, Any] | None = None
-    alias_version: str | None = None
+    latest_version: Mapping[str, Any] | None = None  # its configuration
+    alias: AliasState | None = None
     s3_keys: frozenset[str] = frozenset()
+    alias_build: Stamp | None = None  # the build of the version the alias points at
+
+    @property
+    def alias_version(self) -> str | None:
+        return self.alias.version if self.alias else None
 
 
 @dataclass(frozen=True)
@@ -134,6 +166,7 @@ class Plan:
     code_changed: bool
     version: str | None  # the version when nothing is published
     alias: str | None
+    desired: Desired | None = field(default=None, compare=False, repr=False)  # to re-plan
 
     @property
     def changes(self) -> bool:
@@ -145,16 +178,44 @@ SPEC_KEYS = {"Role": "role", "Handler": "handler", "Runtime": "runtime", "Memory
              "Timeout": "timeout", "Environment": "environment", "Description": "description"}
 
 
+_STAMP = re.compile(r"^lambda3 ([0-9a-f]{7,40})(?: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))?")
+
+
 def artifact_key(sha256_hex: str) -> str:
     return f"lambda3/artifacts/{sha256_hex}.zip"
 
 
+def version_description(commit: str | None, committed_at: int | None,
+                        description: str | None = None) -> str:
+    """`lambda3 <sha> <commit time>`, then `: <the build file's description>` if it has one;
+    Lambda keeps 256 characters."""
+    text = "lambda3" + (f" {commit[:12]}" if commit else "")
+    if commit and committed_at is not None:
+        text += " " + _iso(committed_at)
+    return (f"{text}: {description}" if description else text)[:256]
+
+
+def parse_stamp(description: str | None) -> Stamp | None:
+    found = _STAMP.match(description or "")
+    if not found:
+        return None
+    when = found.group(2)
+    at = (int(datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+              .timestamp()) if when else None)
+    return Stamp(found.group(1), at)
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def make_plan(desired: Desired, state: State) -> Plan:
+    _check_not_older(desired, state)
     steps: list[Step] = []
     refs = {layer.code.component: _layer_ref(layer, state, steps) for layer in desired.layers}
     steps[:0] = _uploads(desired, state, steps)
     final_layers = _final_layers(desired, state, refs)
-    _check_limits(desired, final_layers)
+    _check_limits(desired, state, final_layers)
     if state.function is None:
         steps += _create_steps(desired, final_layers)
         code_changed = True
@@ -162,7 +223,26 @@ def make_plan(desired: Desired, state: State) -> Plan:
         code_changed = _update_steps(desired, state, final_layers, steps)
     version = _version_and_alias(desired, state, steps)
     return Plan(desired.function, tuple(steps), state.function is not None, refs, code_changed,
-                version, desired.alias)
+                version, desired.alias, desired)
+
+
+def _check_not_older(desired: Desired, state: State) -> None:
+    """The alias never moves to a build whose commit is older than the one it points at."""
+    built, alias = state.alias_build, state.alias
+    if desired.allow_older or not (desired.alias and desired.publish and alias and built):
+        return
+    if built.committed_at is None or desired.committed_at is None:
+        return  # no commit time on one side: nothing to compare
+    if desired.committed_at >= built.committed_at or (desired.commit or "").startswith(
+            built.commit):
+        return
+    raise OlderBuildError(
+        f"alias {desired.alias} of {desired.function} points at version {alias.version}, built "
+        f"from {built.commit[:12]} committed {_iso(built.committed_at)}; this build of "
+        f"{(desired.commit or '?')[:12]} committed {_iso(desired.committed_at)} is older: the "
+        f"alias is not moved backwards; pass --allow-older (request field allow_older) to "
+        f"deploy it anyway"
+    )
 
 
 def _layer_ref(layer: BuiltLayer, state: State, steps: list[Step]) -> str | Published:
@@ -212,7 +292,8 @@ def _final_layers(desired: Desired, state: State,
     return tuple(result)
 
 
-def _check_limits(desired: Desired, final_layers: Sequence[str | Published]) -> None:
+def _check_limits(desired: Desired, state: State,
+                  final_layers: Sequence[str | Published]) -> None:
     if len(final_layers) > limits.MAX_LAYERS:
         shown = [r if isinstance(r, str) else f"(new) {r.component}" for r in final_layers]
         raise LimitError(
@@ -222,11 +303,30 @@ def _check_limits(desired: Desired, final_layers: Sequence[str | Published]) -> 
         )
     sized = [limits.Sized(layer.code.component, layer.code.size, layer.code.unzipped_size)
              for layer in desired.layers]
+    sized += _kept_layers(desired, state, final_layers)
     code = desired.code
     function = limits.Sized("function", code.size, code.unzipped_size) if code else None
+    if function is None and state.function is not None:
+        kept = state.function.config.get("CodeSize", 0)
+        function = limits.Sized("function (as deployed, zipped size)", kept, kept)
     problems = limits.check_total(function, sized)
     if problems:
         raise LimitError("; ".join(problems))
+
+
+def _kept_layers(desired: Desired, state: State,
+                 final_layers: Sequence[str | Published]) -> list[limits.Sized]:
+    """The layers the function keeps that were not built now (foreign ones, ours left out of
+    this build), at their zipped size: GetLayerVersion tells no unzipped size, so this is the
+    least they take."""
+    built = {layer.layer_name for layer in desired.layers}
+    kept = []
+    for ref in final_layers:
+        found = state.layer_versions.get(ref) if isinstance(ref, str) else None
+        if found is not None and found.name not in built:
+            kept.append(limits.Sized(f"{found.name}:{found.version} (zipped size)",
+                                     found.size, found.size))
+    return kept
 
 
 def _create_steps(desired: Desired, layers: tuple[str | Published, ...]) -> list[Step]:
@@ -250,40 +350,72 @@ def _update_steps(desired: Desired, state: State, layers: tuple[str | Published,
     changed_settings = tuple((k, v) for k, v in desired.settings
                              if _current_setting(current.config, k) != v)
     new_layers = layers if layers != current.layers else None
+    revision = current.revision_id
     if changed_settings or new_layers is not None:
-        steps.append(UpdateFunctionConfiguration(desired.function, changed_settings, new_layers))
+        steps.append(UpdateFunctionConfiguration(desired.function, changed_settings, new_layers,
+                                                 revision))
     arch = desired.architecture
     arch_change = arch if arch and arch not in current.config.get("Architectures",
                                                                      ["x86_64"]) else None
     code = desired.code
     if code is not None and (code.code_sha256 != current.code_sha256 or arch_change):
-        steps.append(UpdateFunctionCode(desired.function, code, arch_change))
+        steps.append(UpdateFunctionCode(desired.function, code, arch_change, revision))
         return True
     return False
 
 
 def _current_setting(config: Mapping[str, Any], key: str) -> Any:
     if key == "Environment":
-        return config.get("Environment", {}).get("Variables", {})
+        return (config.get("Environment") or {}).get("Variables", {})
+    if key == "SnapStart":
+        return (config.get("SnapStart") or {}).get("ApplyOn", "None")
     return config.get(key)
+
+
+_CHANGES_FUNCTION = (CreateFunction, UpdateFunctionConfiguration, UpdateFunctionCode)
 
 
 def _version_and_alias(desired: Desired, state: State, steps: list[Step]) -> str | None:
     if not desired.publish:
         return None
+    changes = any(isinstance(step, _CHANGES_FUNCTION) for step in steps)
     latest = state.latest_version
-    unchanged = (state.function is not None and not steps and latest is not None
-                 and latest.get("CodeSha256") == state.function.code_sha256
-                 and tuple(x["Arn"] for x in latest.get("Layers", [])) == state.function.layers)
-    version = latest["Version"] if unchanged else None
+    published = (not changes and latest is not None
+                 and _is_published(desired, state.function, latest))
+    version = latest["Version"] if published else None
     if version is None:
-        sha = desired.code.code_sha256 if desired.code else state.function.code_sha256
-        description = f"lambda3 {desired.commit[:12]}" if desired.commit else "lambda3"
-        steps.append(PublishVersion(desired.function, sha, description))
-    if desired.alias and (version is None or state.alias_version != version):
-        steps.append(SetAlias(desired.function, desired.alias, version,
-                              exists=state.alias_version is not None))
+        steps.append(_publish_step(desired, state))
+    alias = state.alias
+    if desired.alias and (version is None or alias is None or alias.version != version):
+        steps.append(SetAlias(desired.function, desired.alias, version, exists=alias is not None,
+                              revision_id=alias.revision_id if alias else None))
     return version
+
+
+def _is_published(desired: Desired, function: FunctionState, latest: Mapping[str, Any]) -> bool:
+    """Whether the latest published version already is $LATEST as the build file wants it:
+    the same code, layers and every setting the build file manages (its Description is the
+    version's own, see `version_description`)."""
+    same_code = latest.get("CodeSha256") == function.code_sha256
+    same_layers = tuple(x["Arn"] for x in latest.get("Layers") or []) == function.layers
+    arch = desired.architecture
+    same_arch = not arch or arch in (latest.get("Architectures") or ["x86_64"])
+    same_settings = all(_current_setting(latest, key) == value
+                        for key, value in desired.settings if key != "Description")
+    return same_code and same_layers and same_arch and same_settings
+
+
+def _publish_step(desired: Desired, state: State) -> PublishVersion:
+    function = state.function
+    sha = desired.code.code_sha256 if desired.code else function.code_sha256
+    settings = dict(desired.settings)
+    snap_start = settings.get("SnapStart") or (
+        _current_setting(function.config, "SnapStart") if function else "None")
+    description = version_description(desired.commit, desired.committed_at,
+                                      settings.get("Description"))
+    return PublishVersion(desired.function, sha, description,
+                          function.revision_id if function else None,
+                          wait_active=snap_start == "PublishedVersions")
 
 
 # -- rendering -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 from builder import limits
 from builder.apply import Applied, Executor
-from builder.aws import Aws
+from builder.aws import Aws, ConcurrentChangeError
 from builder.build import BuildOutput
 from builder.errors import LimitError
 from builder.plan import (
@@ -21,6 +21,7 @@ from builder.plan import (
     artifact_key,
     describe,
     make_plan,
+    parse_stamp,
     step_to_json,
 )
 
@@ -68,10 +69,19 @@ def desired_state(output: BuildOutput, target: Destination) -> Desired:
         function=target.function,
         code=_code(function, target.bucket) if function else None,
         layers=tuple(layers), our_layer_names=frozenset(names.values()),
-        settings=function_settings(spec, output.target.runtime),
+        settings=function_settings(spec, output.target.runtime) + _snap_start(spec),
         architecture=spec.function.architecture, alias=target.alias, publish=target.publish,
         commit=output.commit, bucket=target.bucket,
+        committed_at=output.committed_at, allow_older=target.allow_older,
     )
+
+
+def _snap_start(spec) -> tuple[tuple[str, Any], ...]:
+    """`snap_start: true` -> SnapStart on published versions; false -> off; absent -> as is."""
+    wanted = getattr(spec.function, "snap_start", None)
+    if wanted is None:
+        return ()
+    return (("SnapStart", "PublishedVersions" if wanted else "None"),)
 
 
 def _layer_spec(spec, component: str):
@@ -121,13 +131,15 @@ def read_state(aws: Aws, desired: Desired) -> State:
         found = aws.latest_layer_version(layer.layer_name)
         if found is not None:
             latest_layers[layer.layer_name] = found
-    latest_version = aws.latest_published_version(desired.function) if function else None
-    alias_version = (aws.get_alias_version(desired.function, desired.alias)
-                     if function and desired.alias else None)
+    versions = aws.list_versions(desired.function) if function else []
+    alias = aws.get_alias(desired.function, desired.alias) if function and desired.alias else None
+    alias_config = next((v for v in versions if alias and v["Version"] == alias.version), None)
     codes = [layer.code for layer in desired.layers] + ([desired.code] if desired.code else [])
     s3_keys = frozenset(c.key for c in codes
                         if c.bucket and aws.s3_object_exists(c.bucket, c.key))
-    return State(function, layer_versions, latest_layers, latest_version, alias_version, s3_keys)
+    return State(function, layer_versions, latest_layers, versions[-1] if versions else None,
+                 alias, s3_keys,
+                 alias_build=parse_stamp(alias_config.get("Description")) if alias_config else None)
 
 
 def plan_deploy(aws: Aws, output: BuildOutput, target: Destination) -> tuple[Desired, Plan]:
@@ -139,7 +151,25 @@ def plan_deploy(aws: Aws, output: BuildOutput, target: Destination) -> tuple[Des
 
 
 def apply_plan(aws: Aws, plan: Plan) -> Applied:
-    return Executor(aws).run(plan)
+    """Apply `plan`; if another change to the function comes between our reading and our
+    changing it, read again, plan again and apply that, once. `Applied.plan` is the plan
+    that was applied."""
+    applied = Applied()
+    try:
+        return Executor(aws).run(plan, applied)
+    except ConcurrentChangeError as first:
+        if plan.desired is None:
+            raise
+        log.info("%s: reading the function again and planning again", first.message)
+    replan = make_plan(plan.desired, read_state(aws, plan.desired))
+    for line in describe(replan):
+        log.info("plan (again): %s", line)
+    try:  # layers the first attempt published are reused by the new plan: keep their record
+        return Executor(aws).run(replan, Applied(layers=dict(applied.layers)))
+    except ConcurrentChangeError as again:
+        raise ConcurrentChangeError(
+            plan.function, "twice, between reading it and changing it; the alias was not "
+                           "moved") from again
 
 
 def result_of(output: BuildOutput, desired: Desired, plan: Plan, applied: Applied | None,

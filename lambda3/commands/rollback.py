@@ -28,27 +28,27 @@ def rollback(aws, function: str, alias: str, to: str | None) -> tuple[str, str]:
     current = aws.get_alias_version(function, alias)
     if current is None:
         raise RequestError(f"{function} has no alias {alias!r}")
-    page = aws.call("lambda", "list_versions_by_function", FunctionName=function)
-    versions = [v["Version"] for v in page.get("Versions", [])]
+    versions = [v["Version"] for v in aws.list_versions(function)]  # every page
     target = to or previous_version(versions, current)
     if target is None:
         raise RequestError(f"alias {alias} is at version {current}; there is no earlier version")
     if target not in versions:
-        raise RequestError(f"{function} has no version {target} (has: {', '.join(versions)})")
+        shown = ", ".join(versions[-20:]) + (" ..." if len(versions) > 20 else "")
+        raise RequestError(f"{function} has no version {target} (newest: {shown})")
     aws.set_alias(function, alias, target, exists=True)
     return current, target
 
 
 def run(args: argparse.Namespace) -> int:
-    import boto3
-
-    from builder.aws import Aws, ClientFactory
+    from builder.aws import Aws
+    from builder.clients import Clients
     from builder.errors import Lambda3Error
 
-    session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-    aws = Aws(ClientFactory(region=args.region, endpoint_url=args.endpoint_url, session=session))
     try:
-        before, after = rollback(aws, args.function, args.alias, args.version)
+        given = {"region": args.region, "endpoint_url": args.endpoint_url}
+        clients = Clients.from_environ(profile=args.profile,
+                                       **{key: value for key, value in given.items() if value})
+        before, after = rollback(Aws(clients), args.function, args.alias, args.version)
     except Lambda3Error as error:
         print(f"lambda3 rollback: {error}", file=sys.stderr)
         return 1

@@ -3,24 +3,28 @@ from __future__ import annotations
 
 import pytest
 
-from builder.aws import FunctionState, LayerVersion
+from builder.aws import AliasState, FunctionState, LayerVersion
 from builder.errors import LimitError, SpecError
 from builder.plan import (
     BuiltLayer,
     Code,
     CreateFunction,
     Desired,
+    OlderBuildError,
     Published,
     PublishLayerVersion,
     PublishVersion,
     SetAlias,
+    Stamp,
     State,
     UpdateFunctionCode,
     UpdateFunctionConfiguration,
     UploadArtifact,
     describe,
     make_plan,
+    parse_stamp,
     step_to_json,
+    version_description,
 )
 
 ACCOUNT = "arn:aws:lambda:us-east-1:123456789012"
@@ -80,7 +84,7 @@ def test_code_only_change_publishes_no_layer():
         function=function_state("F1", [current]),
         layer_versions={current: LayerVersion("fn-dependencies", current, 3, "D1", 10)},
         latest_version={"Version": "4", "CodeSha256": "F1", "Layers": [{"Arn": current}]},
-        alias_version="4",
+        alias=AliasState("4", "alias-rev"),
     )
     plan = make_plan(desired(), state)
     assert [type(s) for s in plan.steps] == [UpdateFunctionCode, PublishVersion, SetAlias]
@@ -94,7 +98,7 @@ def test_noop_redeploy_plans_nothing_and_reports_the_current_version():
         function=function_state("F2", [current]),
         layer_versions={current: LayerVersion("fn-dependencies", current, 3, "D1", 10)},
         latest_version={"Version": "5", "CodeSha256": "F2", "Layers": [{"Arn": current}]},
-        alias_version="5",
+        alias=AliasState("5", "alias-rev"),
     )
     plan = make_plan(desired(), state)
     assert plan.steps == ()
@@ -108,10 +112,10 @@ def test_unchanged_code_but_alias_elsewhere_moves_alias_only():
         function=function_state("F2", [current]),
         layer_versions={current: LayerVersion("fn-dependencies", current, 3, "D1", 10)},
         latest_version={"Version": "5", "CodeSha256": "F2", "Layers": [{"Arn": current}]},
-        alias_version="2",
+        alias=AliasState("2", "alias-rev"),
     )
     plan = make_plan(desired(), state)
-    assert plan.steps == (SetAlias("fn", "live", "5", exists=True),)
+    assert plan.steps == (SetAlias("fn", "live", "5", exists=True, revision_id="alias-rev"),)
 
 
 def test_dependency_change_republishes_only_that_layer_and_keeps_foreign_layers_in_place():
@@ -140,7 +144,7 @@ def test_layer_matching_latest_version_is_reused_not_republished():
                                                                  "D1", 5)})
     plan = make_plan(desired(alias=None), state)
     assert not any(isinstance(s, PublishLayerVersion) for s in plan.steps)
-    assert plan.steps[0] == UpdateFunctionConfiguration("fn", (), (latest,))
+    assert plan.steps[0] == UpdateFunctionConfiguration("fn", (), (latest,), "rev-1")
 
 
 def test_settings_mentioned_are_applied_and_others_left_alone():
@@ -149,14 +153,15 @@ def test_settings_mentioned_are_applied_and_others_left_alone():
     d = desired(layers=(), our_layer_names=frozenset(), alias=None,
                 settings=(("MemorySize", 512), ("Timeout", 3), ("Environment", {"A": "1"})))
     plan = make_plan(d, state)
-    assert plan.steps[0] == UpdateFunctionConfiguration("fn", (("MemorySize", 512),), None)
+    assert plan.steps[0] == UpdateFunctionConfiguration("fn", (("MemorySize", 512),), None,
+                                                        "rev-1")
 
 
 def test_architecture_change_goes_with_the_code():
     state = State(function=function_state("F2", []))
     plan = make_plan(desired(layers=(), our_layer_names=frozenset(), alias=None,
                              architecture="arm64"), state)
-    assert plan.steps[0] == UpdateFunctionCode("fn", code("function", "F2"), "arm64")
+    assert plan.steps[0] == UpdateFunctionCode("fn", code("function", "F2"), "arm64", "rev-1")
 
 
 def test_too_many_layers_is_refused_before_anything_is_published():
@@ -198,4 +203,88 @@ def test_steps_render_as_json_data():
     assert rendered[0]["action"] == "PublishLayerVersion"
     assert rendered[1]["layers"] == [{"published": "dependencies"}]
     assert rendered[3] == {"action": "SetAlias", "function": "fn", "alias": "live",
-                           "version": None, "exists": False}
+                           "version": None, "exists": False, "revision_id": None, "weights": []}
+
+
+def published_state(latest_config=None, alias="5", **function_config):
+    """$LATEST at code F2 with our layer, the latest version 5 as `latest_config` says."""
+    current = layer_arn("fn-dependencies", 3)
+    latest = {"Version": "5", "CodeSha256": "F2", "Layers": [{"Arn": current}]}
+    latest.update(latest_config or {})
+    return State(
+        function=function_state("F2", [current], **function_config),
+        layer_versions={current: LayerVersion("fn-dependencies", current, 3, "D1", 10)},
+        latest_version=latest, alias=AliasState(alias, "alias-rev") if alias else None,
+    )
+
+
+def test_configuration_changed_since_the_last_version_is_published():
+    # $LATEST has memory 256 (a publish failed or was skipped), version 5 has 128
+    state = published_state({"MemorySize": 128}, MemorySize=256)
+    plan = make_plan(desired(settings=(("MemorySize", 256),)), state)
+    assert [type(s) for s in plan.steps] == [PublishVersion, SetAlias]
+    assert plan.version is None
+
+
+def test_version_description_is_ours_and_does_not_make_a_change():
+    state = published_state({"Description": "lambda3 aaaaaaaaaaaa: my app"},
+                            Description="my app")
+    plan = make_plan(desired(settings=(("Description", "my app"),)), state)
+    assert plan.steps == ()
+
+
+def test_every_precondition_is_the_one_read_at_plan_time():
+    state = published_state({"MemorySize": 128}, MemorySize=128)
+    d = desired(code=code("function", "F3"), settings=(("MemorySize", 256),))
+    steps = make_plan(d, state).steps
+    assert [type(s) for s in steps] == [UpdateFunctionConfiguration, UpdateFunctionCode,
+                                       PublishVersion, SetAlias]
+    assert [s.revision_id for s in steps] == ["rev-1", "rev-1", "rev-1", "alias-rev"]
+    assert steps[2].code_sha256 == "F3"
+    assert steps[3].weights == ()
+
+
+def test_version_description_records_commit_and_time_and_keeps_the_users():
+    text = version_description("0123456789abcdef", 1_700_000_000, "my app")
+    assert text == "lambda3 0123456789ab 2023-11-14T22:13:20Z: my app"
+    assert parse_stamp(text) == Stamp("0123456789ab", 1_700_000_000)
+    assert parse_stamp("lambda3 0123456789ab") == Stamp("0123456789ab", None)
+    assert parse_stamp("deployed by hand") is None
+    assert len(version_description("a" * 40, 1, "x" * 300)) == 256
+
+
+def test_alias_is_not_moved_to_an_older_build():
+    state = State(function=function_state("F1"), alias=AliasState("7", "alias-rev"),
+                  alias_build=Stamp("b" * 12, 2_000_000_000))
+    older = desired(layers=(), our_layer_names=frozenset(), committed_at=1_900_000_000)
+    with pytest.raises(OlderBuildError) as info:
+        make_plan(older, state)
+    message = str(info.value)
+    assert "b" * 12 in message and "a" * 12 in message and "--allow-older" in message
+    allowed = make_plan(desired(layers=(), our_layer_names=frozenset(),
+                                committed_at=1_900_000_000, allow_older=True), state)
+    assert isinstance(allowed.steps[-1], SetAlias)
+    newer = make_plan(desired(layers=(), our_layer_names=frozenset(),
+                              committed_at=2_100_000_000), state)
+    assert isinstance(newer.steps[-1], SetAlias)
+
+
+def test_kept_foreign_layers_count_toward_the_unzipped_limit():
+    foreign = f"{ACCOUNT}:layer:big:1"
+    state = State(function=function_state("F1", [foreign]),
+                  layer_versions={foreign: LayerVersion("big", foreign, 1, "X", 200 * 1024 * 1024)})
+    d = desired(layers=(), our_layer_names=frozenset(),
+                code=code("function", "F2", unzipped=60 * 1024 * 1024))
+    with pytest.raises(LimitError, match="big:1"):
+        make_plan(d, state)
+
+
+def test_snap_start_is_a_setting_and_its_versions_are_waited_for():
+    state = published_state(alias=None)
+    steps = make_plan(desired(settings=(("SnapStart", "PublishedVersions"),), alias=None),
+                      state).steps
+    assert steps[0] == UpdateFunctionConfiguration(
+        "fn", (("SnapStart", "PublishedVersions"),), None, "rev-1")
+    assert steps[1].wait_active is True
+    plain = make_plan(desired(code=code("function", "F3"), alias=None), state).steps
+    assert plain[-1].wait_active is False
