@@ -155,6 +155,7 @@ def test_bootstrap_creates_role_bucket_and_function(aws, real_aws, tmp_path):
     assert config["Architectures"] == ["x86_64"]
     assert config["Role"] == role["Arn"] == result.role_arn
     assert config["Environment"]["Variables"] == {"LAMBDA3_ALLOW": "app-*,api",
+                                                   "LAMBDA3_ALLOWED_HOSTS": "github.com",
                                                    "LAMBDA3_BUCKET": bucket,
                                                    "LAMBDA3_DEPLOY_ROLE": deploy["Arn"]}
     # no installer at first: seeded, self-installed, seed detached, tools importable

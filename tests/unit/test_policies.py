@@ -261,7 +261,8 @@ def test_an_empty_account_gets_everything():
     assert {action for _, action in resource_changes(plan)} == {"created"}
     assert want.bucket == "lambda3-artifacts-123456789012-eu-west-1"
     assert want.function.environment == {
-        "LAMBDA3_ALLOW": "*", "LAMBDA3_BUCKET": "lambda3-artifacts-123456789012-eu-west-1",
+        "LAMBDA3_ALLOW": "*", "LAMBDA3_ALLOWED_HOSTS": "github.com",
+        "LAMBDA3_BUCKET": "lambda3-artifacts-123456789012-eu-west-1",
         "LAMBDA3_DEPLOY_ROLE": "arn:aws:iam::123456789012:role/lambda3-builder-deploy"}
 
 
@@ -284,12 +285,11 @@ def test_changed_code_updates_only_the_code():
 def test_changed_settings_update_only_those_and_keep_foreign_variables():
     want = desired(allow=("app-*",))
     state = existing(want, Timeout=60, Environment={"Variables": {
-        "LAMBDA3_ALLOW": "*", "LAMBDA3_BUCKET": want.bucket, "EXTRA": "1"}})
+        **want.function.environment, "LAMBDA3_ALLOW": "*", "EXTRA": "1"}})
     (step,) = make_plan(want, state).steps
     assert isinstance(step, UpdateFunctionConfiguration)
     assert dict(step.settings) == {"Timeout": 900, "Environment": {"Variables": {
-        "LAMBDA3_ALLOW": "app-*", "LAMBDA3_BUCKET": want.bucket, "EXTRA": "1",
-        "LAMBDA3_DEPLOY_ROLE": want.scoped_role.arn}}}
+        **want.function.environment, "LAMBDA3_ALLOW": "app-*", "EXTRA": "1"}}}
 
 
 def test_a_new_architecture_detaches_the_old_toolchain():
@@ -304,8 +304,9 @@ def test_a_new_architecture_detaches_the_old_toolchain():
 
 def test_a_builder_bootstrapped_before_the_deploy_role_is_moved_to_it():
     want = desired()
-    state = existing(want, Environment={"Variables": {"LAMBDA3_ALLOW": "*",
-                                                      "LAMBDA3_BUCKET": want.bucket}})
+    variables = {k: v for k, v in want.function.environment.items()
+                 if k != "LAMBDA3_DEPLOY_ROLE"}
+    state = existing(want, Environment={"Variables": variables})
     old_policy = {"Version": "2012-10-17", "Statement": [{
         "Sid": "SelfConfiguration", "Effect": "Allow",
         "Action": ["lambda:UpdateFunctionConfiguration"], "Resource": ["arn:fn"]}]}
