@@ -203,6 +203,29 @@ def test_create_function_is_retried_while_the_role_propagates(aws, real_aws, sle
     assert aws.client("lambda").get_function_configuration(FunctionName=NAME)["State"] == "Active"
 
 
+def test_the_deploy_role_is_retried_while_iam_learns_the_builder_role(aws, real_aws, sleeps,
+                                                                     tmp_path):
+    refused = []
+
+    def principal_not_ready(**kwargs):
+        name = kwargs["params"]["body"]["RoleName"]  # the query protocol's form fields
+        if name == "lambda3-builder-deploy" and len(refused) < 2:
+            refused.append(name)
+            response = AWSResponse(aws.endpoint_url, 400, {}, None)
+            return response, {"Error": {"Code": "MalformedPolicyDocument",
+                                        "Message": "Invalid principal in policy: \"AWS\":..."},
+                              "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
+
+    real_aws.clients("iam").meta.events.register("before-call.iam.CreateRole",
+                                                 principal_not_ready)
+    result, _ = run(real_aws, tmp_path, invoke=False)
+    assert refused == ["lambda3-builder-deploy"] * 2
+    assert sleeps[:2] == [2.0, 4.0]
+    assert aws.client("iam").get_role(RoleName="lambda3-builder-deploy")["Role"]["Arn"] == \
+        result.scoped_role_arn
+
+
 def test_github_trust(aws, real_aws, tmp_path):
     config = BootstrapConfig(github_repo="acme/shop", github_ref="ref:refs/heads/main")
     result, _ = run(real_aws, tmp_path, config, invoke=False)
