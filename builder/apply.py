@@ -63,8 +63,9 @@ class Executor:
                 self._dispatch(step, applied)
             except Lambda3Error as error:
                 error.stamp(f"apply:{type(step).__name__}")
+                again = "" if "re-run" in error.message else ", re-run to continue"
                 error.message = (f"{describe_step(step)} failed: {error.message}; the alias was "
-                                 f"not moved, re-run to continue")
+                                 f"not moved{again}")
                 raise
         return applied
 

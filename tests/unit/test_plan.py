@@ -1,6 +1,8 @@
 """The planner is pure: (what was built, what AWS has) -> steps. These tests compare plans."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from builder.aws import AliasState, FunctionState, LayerVersion
@@ -26,6 +28,7 @@ from builder.plan import (
     step_to_json,
     version_description,
 )
+from builder.reconcile import _snap_start
 
 ACCOUNT = "arn:aws:lambda:us-east-1:123456789012"
 
@@ -288,3 +291,12 @@ def test_snap_start_is_a_setting_and_its_versions_are_waited_for():
     assert steps[1].wait_active is True
     plain = make_plan(desired(code=code("function", "F3"), alias=None), state).steps
     assert plain[-1].wait_active is False
+
+
+def test_snap_start_in_the_build_file_is_read_defensively():
+    def spec(**function):
+        return SimpleNamespace(function=SimpleNamespace(**function))
+
+    assert _snap_start(spec(snap_start=True)) == (("SnapStart", "PublishedVersions"),)
+    assert _snap_start(spec(snap_start=False)) == (("SnapStart", "None"),)
+    assert _snap_start(spec()) == ()
