@@ -204,15 +204,18 @@ class LocalStack:
         except OSError:
             return "(no log)"
 
-    def stop(self) -> None:
-        """SIGTERM to the process group, SIGKILL after 10 s; then the files are removed."""
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM to the process group, SIGKILL after `grace` seconds (nothing is kept, so
+        nothing is lost); then its files are removed."""
         if self.process is not None and self.process.poll() is None:
             _signal_group(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 _signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+        if self.process is not None:
+            _signal_group(self.process.pid, signal.SIGKILL)  # whatever it left in its group
         self.process = None
         if self._root is not None:
             self._root.cleanup()

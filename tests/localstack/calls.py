@@ -42,6 +42,10 @@ class Calls:
         call.error = parsed.get("Error", {}).get("Code")
         call.answer = parsed
 
+    def forget(self) -> None:
+        """Start the record afresh (between two deploys)."""
+        self.made.clear()
+
     def of(self, operation: str) -> list[Call]:
         return [call for call in self.made if call.operation == operation]
 

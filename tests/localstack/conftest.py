@@ -17,6 +17,7 @@ moment (409 ResourceConflictException meanwhile), and a stale RevisionId is refu
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -93,7 +94,8 @@ def localstack_aws(localstack_server) -> AwsEndpoint:
 def function_name(request) -> str:
     """A function name of this test's own (LocalStack keeps state between tests)."""
     name = re.sub(r"[^A-Za-z0-9-]+", "-", request.node.name).strip("-")
-    return f"t-{name}"[:60]
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    return f"t-{name[:40]}-{digest}"
 
 
 @pytest.fixture

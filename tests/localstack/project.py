@@ -19,6 +19,7 @@ from tests.fixtures_aws import AwsEndpoint
 from tests.localstack.calls import Calls
 
 RUNTIME = "python3.12"
+POLL_SECONDS = 0.2
 APP_V1 = "def handler(event, context):\n    return {'v': 1}\n"
 APP_V2 = "def handler(event, context):\n    return {'v': 2}\n"
 
@@ -77,8 +78,10 @@ class Project:
         return project
 
     def _sleep(self, seconds: float) -> None:
+        """The engine's sleep: recorded, and shortened so that it polls often (LocalStack's
+        Pending and InProgress last about a second here)."""
         self.sleeps.append(seconds)
-        time.sleep(seconds)
+        time.sleep(min(seconds, POLL_SECONDS))
 
     @property
     def lambda_client(self) -> Any:
