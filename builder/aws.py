@@ -24,6 +24,7 @@ THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling",
              "RequestLimitExceeded"}
 _IN_PROGRESS = ("update is in progress", "the following state: pending")  # lower-cased
 _ROLE_NOT_READY = "cannot be assumed by Lambda"
+_READS = ("get_", "list_", "head_", "describe_")
 _NOT_FOUND = ("ResourceNotFoundException", "NoSuchKey", "404", "NotFound")
 
 
@@ -183,9 +184,13 @@ class Aws:
 
     # -- the retry core ---------------------------------------------------------------------
     def call(self, service: str, method: str, *, retry_role: bool = False,
-             idempotent: bool = True, **kwargs: Any) -> Any:
+             idempotent: bool | None = None, **kwargs: Any) -> Any:
+        """`idempotent` (default: the method only reads, get_/list_/head_/describe_) allows
+        retrying a 5xx answer or a lost connection."""
         from botocore.exceptions import ClientError
 
+        if idempotent is None:
+            idempotent = method.startswith(_READS)
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
             try:

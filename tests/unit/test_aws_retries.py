@@ -178,3 +178,17 @@ def test_layer_published_but_answer_lost_is_found_not_published_twice(wrapper, a
     assert len(versions) == 1
     assert published.arn == versions[0]["LayerVersionArn"]
     assert published.code_sha256 == expected
+
+
+def test_a_read_is_retried_after_a_lost_connection(wrapper, function, sleeps):
+    lost = {"n": 1}
+
+    def reset(**kwargs):
+        if lost["n"]:
+            lost["n"] -= 1
+            raise ConnectionClosedError(endpoint_url="http://lambda.test")
+
+    wrapper.clients("lambda").meta.events.register_first(
+        "before-send.lambda.GetFunctionConfiguration", reset)
+    assert wrapper.get_function(function).name == function
+    assert lost["n"] == 0 and sleeps == [1.0]
