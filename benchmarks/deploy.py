@@ -157,7 +157,7 @@ class _BuilderFunction:
         self.invoke: Callable[[BuildRequest], BuildResult] | None = None
 
     def setup(self, allow: tuple[str, ...]) -> None:
-        from bootstrap.config import BootstrapConfig
+        from bootstrap.config import EMBEDDED_ALLOWED_HOSTS, BootstrapConfig
         from bootstrap.run import bootstrap
         from builder.aws import Aws
         from builder.clients import Clients
@@ -166,6 +166,7 @@ class _BuilderFunction:
         clients = Clients(region=REGION, endpoint_url=self.emulator.endpoint_url,
                           credentials=_boto_credentials())
         config = BootstrapConfig(name=BUILDER, runtime=_local_runtime(), allow=allow,
+                                 allowed_hosts=EMBEDDED_ALLOWED_HOSTS,
                                  pass_roles=(ROLE_NAME,))
         work = self.work / "bootstrap"
         bootstrap(config, Aws(clients), None, workdir=work, sleep=lambda s: None)

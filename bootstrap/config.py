@@ -19,10 +19,15 @@ from bootstrap.policies import (
     scoped_role_policy,
     scoped_role_trust_policy,
 )
+from builder.hosts import parse_entry
 from builder.runtimes import make_target
+from builder.settings import DEFAULT_ALLOWED_HOSTS, BuilderSettings
 
 DEFAULT_NAME = "lambda3-builder"
 DEFAULT_RUNTIME = "python3.12"
+# The embedded mode's git server is plain http on 127.0.0.1 (a loopback host the builder
+# may reach only when its allowed hosts name it).
+EMBEDDED_ALLOWED_HOSTS = (*DEFAULT_ALLOWED_HOSTS, "127.0.0.1")
 # 59 leaves room for "-role"; "<name>-toolchain" and "<name>-seed" stay valid layer names.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,59}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -38,6 +43,7 @@ class BootstrapConfig:
     pass_roles: tuple[str, ...] = ()
     github_repo: str | None = None
     github_ref: str = "*"
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS  # git hosts requests may name
 
     def validate(self) -> BootstrapConfig:
         if not _NAME.match(self.name):
@@ -49,6 +55,10 @@ class BootstrapConfig:
             raise PolicyError(str(error)) from None
         if self.bucket is not None and not _BUCKET.match(self.bucket):
             raise PolicyError(f"bucket name {self.bucket!r} is not a valid S3 bucket name")
+        for host in self.allowed_hosts:
+            if parse_entry(host) is None:
+                raise PolicyError(f"--allow-host {host!r} is not a host name",
+                                  hint="give HOST, HOST:PORT or [IPv6]:PORT, e.g. github.com")
         check_patterns(self.allow)
         check_role_patterns(self.pass_roles)
         if self.github_repo:
@@ -82,8 +92,8 @@ def make_desired(config: BootstrapConfig, where: Account, code: BuilderCode) -> 
     )
     function = FunctionSpec(
         name=config.name, code=code, runtime=config.runtime, architecture=config.architecture,
-        environment={"LAMBDA3_ALLOW": ",".join(config.allow), "LAMBDA3_BUCKET": bucket,
-                     "LAMBDA3_DEPLOY_ROLE": scoped.arn},
+        environment=BuilderSettings(allow=config.allow, allowed_hosts=config.allowed_hosts,
+                                    bucket=bucket, deploy_role=scoped.arn).to_environment(),
     )
     github = None
     if config.github_repo:

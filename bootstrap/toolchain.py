@@ -18,7 +18,7 @@ from builder.contract import BuildRequest, BuildResult
 from builder.errors import Lambda3Error
 from builder.package import ZipStats
 from builder.runtimes import Target
-from builder.selfinstall import find_layer_version
+from builder.selfinstall import find_layer_version, seed_layer_name, with_toolchain
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,6 @@ class ToolchainOutcome:
     seed_action: str | None  # "created" or "unchanged"; None when no seed was needed
     packages: tuple[str, ...]
     versions: Mapping[str, str | None]  # what the builder imports now
-
-
-def seed_layer_name(function: str) -> str:
-    return f"{function}-seed"
 
 
 def usable_installers(ping: BuildResult) -> list[str]:
@@ -102,8 +98,8 @@ def ensure_toolchain(aws: Aws, invoke: Invoke, function: str, target: Target, *,
 
 def attach_seed(aws: Aws, function: str, target: Target, make_seed: SeedMaker,
                 workdir: Path) -> tuple[str, str]:
-    """Publish the seed (unless these bytes are already a version) and make it the
-    function's only layer."""
+    """Publish the seed (unless these bytes are already a version) and put it in place of
+    the function's toolchain or seed layer, other layers kept."""
     zip_path = workdir / "seed.zip"
     stats = make_seed(target, zip_path)
     name = seed_layer_name(function)
@@ -116,9 +112,13 @@ def attach_seed(aws: Aws, function: str, target: Target, make_seed: SeedMaker,
             CompatibleRuntimes=[target.runtime], CompatibleArchitectures=[target.architecture])
         action = "created"
     current = aws.get_function(function)
-    if current is not None and current.layers != (layer.arn,):
-        aws.update_function_configuration(FunctionName=function, Layers=[layer.arn])
-        aws.wait_until_updated(function)
+    if current is not None:
+        layers = with_toolchain(current.layers, function, layer.arn)
+        if current.layers != layers:
+            precondition = {"RevisionId": current.revision_id} if current.revision_id else {}
+            aws.update_function_configuration(FunctionName=function, Layers=list(layers),
+                                              **precondition)
+            aws.wait_until_updated(function)
     return layer.arn, action
 
 

@@ -1,7 +1,7 @@
 """The one AWS wrapper: every boto3 call the builder makes goes through here.
 
-Clients come from one factory that honours an endpoint URL (`LAMBDA3_ENDPOINT_URL`, or
-botocore's own `AWS_ENDPOINT_URL`), so the same code talks to AWS or to the emulator.
+Clients come from `builder.clients.Clients` (one region, endpoint and credential source),
+so the same code talks to AWS or to the emulator.
 Methods are small verb_noun calls that turn ClientError into `AwsError` and retry, with an
 injected sleep, what AWS asks to retry: an update still in progress, throttling, and a role
 that IAM has not propagated yet.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,33 +25,6 @@ _IN_PROGRESS = ("update is in progress", "the following state: pending")  # lowe
 _ROLE_NOT_READY = "cannot be assumed by Lambda"
 _READS = ("get_", "list_", "head_", "describe_")
 _NOT_FOUND = ("ResourceNotFoundException", "NoSuchKey", "404", "NotFound")
-
-
-def endpoint_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    environ = os.environ if environ is None else environ
-    return environ.get("LAMBDA3_ENDPOINT_URL") or None
-
-
-class ClientFactory:
-    """Makes boto3 clients for one region, endpoint and credential source."""
-
-    def __init__(self, *, region: str | None = None, endpoint_url: str | None = None,
-                 session: Any = None, config: Any = None) -> None:
-        import boto3
-
-        self.session = session or boto3.session.Session(region_name=region)
-        self.region = region or self.session.region_name or "us-east-1"
-        self.endpoint_url = endpoint_url if endpoint_url is not None else endpoint_url_from_env()
-        self.config = config
-        self._clients: dict[str, Any] = {}
-
-    def __call__(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.session.client(
-                service, region_name=self.region, endpoint_url=self.endpoint_url,
-                config=self.config,
-            )
-        return self._clients[service]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ and makes one client per service and botocore `Config`. Each service may get its
 Config; `client(service, config=...)` makes a separate client for a call that needs
 another one (the builder invoke: a read timeout past the builder's own and no retries).
 
+The Lambda client gets no botocore retries unless a caller configures it otherwise: the
+`builder.aws.Aws` wrapper retries what may be retried itself, and a retry botocore makes
+on its own would send a non-idempotent call (PublishLayerVersion, Invoke) twice.
+
 A missing region is an error here, never a silent us-east-1: the message names what sets it.
 """
 from __future__ import annotations
@@ -61,7 +65,8 @@ class Clients:
 
     def client(self, service: str, *, config: Any = None) -> Any:
         """One client per service and Config, made on first use and kept."""
-        config = config if config is not None else self.configs.get(service)
+        if config is None:
+            config = self.configs.get(service) or _default_config(service)
         key = (service, id(config))
         if key not in self._cache:
             self._cache[key] = self.session.client(
@@ -72,6 +77,19 @@ class Clients:
         """The same region, endpoint and Configs with other (e.g. assumed) credentials."""
         return Clients(region=self.region, endpoint_url=self.endpoint_url,
                        credentials=credentials, configs=self.configs)
+
+
+_DEFAULTS: dict[str, Any] = {}
+
+
+def _default_config(service: str) -> Any:
+    if service != "lambda":
+        return None
+    if service not in _DEFAULTS:
+        from botocore.config import Config
+
+        _DEFAULTS[service] = Config(retries={"total_max_attempts": 1})
+    return _DEFAULTS[service]
 
 
 def _session(profile: str | None, region: str | None, credentials: Mapping[str, str] | None):

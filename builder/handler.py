@@ -28,6 +28,7 @@ from builder.contract import (
     ToolchainResult,
 )
 from builder.errors import Lambda3Error, RequestError
+from builder.hosts import check_repository
 from builder.redact import REDACTOR, install_log_redaction
 from builder.settings import BuilderSettings
 from builder.timing import Timings
@@ -94,6 +95,8 @@ def check_request(request: BuildRequest, settings: BuilderSettings) -> None:
     """What this builder refuses before fetching anything."""
     if request.action not in ("build", "plan"):
         return
+    check_repository(request.repository, allowed_hosts=settings.allowed_hosts,
+                     service=settings.service)
     if settings.own_name and request.function == settings.own_name:
         raise RequestError("the builder does not deploy itself: run `lambda3 bootstrap`")
     check_allowed(request.function, settings.allow)
@@ -137,7 +140,7 @@ def deploy_request(request: BuildRequest, timings: Timings, *,
                            components=request.components, token=request.token,
                            refresh=request.refresh)
     output = build(options, timings=timings)
-    aws = aws or warm_aws(settings)
+    aws = aws or _request_aws(settings, request, output)
     target = Destination(request.function, request.alias, request.publish,
                          request.bucket or settings.bucket, request.allow_older)
     with timings.step("plan"):
@@ -147,6 +150,28 @@ def deploy_request(request: BuildRequest, timings: Timings, *,
         with timings.step("apply"):
             applied = apply_plan(aws, plan)
     return result_of(output, desired, plan, applied, aws)
+
+
+def _request_aws(settings: BuilderSettings, request: BuildRequest, output):
+    """The AWS wrapper for one request's deploy calls: with a deploy role (bootstrap sets
+    one), its credentials scoped by a session policy to this request's function and layers,
+    assumed only now, after the build's child processes are done."""
+    from builder.aws import Aws
+    from builder.reconcile import layer_names
+    from builder.scope import role_account, scoped_clients, session_name, session_policy
+
+    own = warm_aws(settings)
+    if not settings.deploy_role:
+        return own
+    partition, account = role_account(settings.deploy_role)
+    policy = session_policy(
+        region=own.region, account=account, partition=partition, function=request.function,
+        layer_names=list(layer_names(output.spec, request.function).values()),
+        bucket=request.bucket or settings.bucket, pass_role=output.spec.function.role)
+    clients = scoped_clients(own.clients, role_arn=settings.deploy_role, policy=policy,
+                             session_name=session_name(request.function,
+                                                       request.log_marker or ""))
+    return Aws(clients, sleep=own.sleep)
 
 
 _AWS_CACHE: dict[tuple[str | None, str | None], object] = {}

@@ -10,6 +10,7 @@ from builder import limits
 from builder.apply import Applied, Executor
 from builder.aws import Aws, ConcurrentChangeError
 from builder.build import BuildOutput
+from builder.contract import BuildResult, ComponentResult, LayerResult
 from builder.errors import LimitError
 from builder.plan import (
     BuiltLayer,
@@ -173,50 +174,56 @@ def apply_plan(aws: Aws, plan: Plan) -> Applied:
 
 
 def result_of(output: BuildOutput, desired: Desired, plan: Plan, applied: Applied | None,
-              aws: Aws) -> dict[str, Any]:
-    """The builder's answer for a successful build, plan or deploy."""
-    layers = []
-    for layer in desired.layers:
-        ref = plan.layers[layer.code.component]
-        published = applied.layers.get(layer.code.component) if applied else None
-        arn = published.arn if published else (None if isinstance(ref, Published) else ref)
-        layers.append({
-            "component": layer.code.component, "name": layer.layer_name, "arn": arn,
-            "version": int(arn.rsplit(":", 1)[1]) if arn else None,
-            "changed": isinstance(ref, Published), "size": layer.code.size,
-            "code_sha256": layer.code.code_sha256,
-        })
+              aws: Aws) -> BuildResult:
+    """The builder's answer for a successful build, plan or deploy (after a re-plan, of
+    the plan that was applied)."""
+    plan = applied.plan if applied and applied.plan else plan
+    layers = tuple(_layer_result(layer, plan, applied) for layer in desired.layers)
     state_fn = aws.get_function(desired.function)
     code_sha = (desired.code.code_sha256 if desired.code else
                 state_fn.code_sha256 if state_fn else None)
     version = applied.version if applied else plan.version
-    return {
-        "ok": True,
-        "commit": output.commit,
-        "function": desired.function,
-        "function_arn": (applied.function_arn if applied and applied.function_arn
-                         else state_fn.arn if state_fn else None),
-        "version": version,
-        "alias": desired.alias if applied is not None and version else None,
-        "code_sha256": code_sha,
-        "layers": layers,
-        "components": _components(output, plan, layers),
-        "plan": [step_to_json(step) for step in plan.steps],
-        "plan_text": describe(plan),
-        "target": output.target.describe(),
-        "warnings": output.warnings,
-    }
+    return BuildResult(
+        ok=True,
+        action="build" if applied is not None else "plan",
+        commit=output.commit,
+        function=desired.function,
+        function_arn=(applied.function_arn if applied and applied.function_arn
+                      else state_fn.arn if state_fn else None),
+        version=version,
+        alias=desired.alias if applied is not None and version else None,
+        code_sha256=code_sha,
+        layers=layers,
+        components=_components(output, plan, layers),
+        plan=tuple(step_to_json(step) for step in plan.steps),
+        plan_text=tuple(describe(plan)),
+        target=output.target.describe(),
+        warnings=tuple(output.warnings),
+    )
 
 
-def _components(output: BuildOutput, plan: Plan, layers: list[dict]) -> list[dict]:
-    changed = {layer["component"]: layer["changed"] for layer in layers}
+def _layer_result(layer: BuiltLayer, plan: Plan, applied: Applied | None) -> LayerResult:
+    ref = plan.layers[layer.code.component]
+    published = applied.layers.get(layer.code.component) if applied else None
+    arn = published.arn if published else (None if isinstance(ref, Published) else ref)
+    return LayerResult(
+        component=layer.code.component, name=layer.layer_name, arn=arn,
+        version=int(arn.rsplit(":", 1)[1]) if arn else None,
+        changed=isinstance(ref, Published), size=layer.code.size,
+        code_sha256=layer.code.code_sha256)
+
+
+def _components(output: BuildOutput, plan: Plan,
+                layers: tuple[LayerResult, ...]) -> tuple[ComponentResult, ...]:
+    by_component = {layer.component: layer for layer in layers}
     rows = []
     for artifact in output.artifacts:
-        row = {key: value for key, value in artifact.to_json().items() if key != "zip"}
-        row["changed"] = plan.code_changed if artifact.kind == "function" else changed.get(
-            artifact.name, False)
-        row["arn"] = next((lay["arn"] for lay in layers if lay["component"] == artifact.name),
-                          None)
-        rows.append(row)
-    return rows
-
+        layer = by_component.get(artifact.name)
+        changed = (plan.code_changed if artifact.kind == "function"
+                   else bool(layer and layer.changed))
+        stats = artifact.stats
+        rows.append(ComponentResult(
+            name=artifact.name, kind=artifact.kind, code_sha256=stats.code_sha256,
+            size=stats.size, unzipped_size=stats.unzipped_size, files=stats.files,
+            changed=changed, arn=layer.arn if layer else None, reused=artifact.reused))
+    return tuple(rows)

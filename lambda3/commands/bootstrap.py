@@ -40,6 +40,9 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("--pass-role", action="append", metavar="ROLE_PATTERN", default=[],
                    help="role name pattern the builder may pass to Lambda, which lets it "
                    "create functions with those roles (default: none, update only)")
+    p.add_argument("--allow-host", action="append", metavar="HOST", default=[],
+                   help="git host requests may fetch from (https only; a loopback host may "
+                   "be http); repeat for more (default: github.com)")
     p.add_argument("--github-repo", metavar="OWNER/REPO",
                    help="set up GitHub OIDC trust: a deploy role for this repository")
     p.add_argument("--github-ref", metavar="REF_PATTERN",
@@ -54,6 +57,7 @@ def add_parser(subparsers, summary: str) -> None:
 def config_from(args: argparse.Namespace):
     from bootstrap.config import BootstrapConfig
     from builder.errors import RequestError
+    from builder.settings import DEFAULT_ALLOWED_HOSTS
 
     if args.github_ref and not args.github_repo:
         raise RequestError("--github-ref needs --github-repo")
@@ -62,6 +66,7 @@ def config_from(args: argparse.Namespace):
         bucket=args.bucket, allow=tuple(args.allow or ("*",)),
         pass_roles=tuple(args.pass_role or ()), github_repo=args.github_repo,
         github_ref=args.github_ref or "*",
+        allowed_hosts=tuple(host.lower() for host in args.allow_host) or DEFAULT_ALLOWED_HOSTS,
     ).validate()
 
 
@@ -110,8 +115,9 @@ def report(result) -> str:
     rows = [[c.resource, c.name, c.action, c.detail] for c in result.changes]
     lines = [table(["resource", "name", "change", "detail"], rows), ""]
     named = [("builder", result.builder_arn), ("role", result.role_arn),
-             ("bucket", result.bucket), ("toolchain", result.toolchain_layer_arn)]
-    lines += [f"{label + ':':<11}{value}" for label, value in named if value]
+             ("deploy role", result.scoped_role_arn), ("bucket", result.bucket),
+             ("toolchain", result.toolchain_layer_arn)]
+    lines += [f"{label + ':':<13}{value}" for label, value in named if value]
     lines += [f"note: {note}" for note in result.notes]
     if result.deploy_role_arn:
         lines += ["", "GitHub deploy role: " + result.deploy_role_arn,

@@ -84,7 +84,7 @@ class Demo:
 
     # -- steps ------------------------------------------------------------------------------
     def bootstrap(self, endpoint_url: str) -> str:
-        from bootstrap.config import BootstrapConfig
+        from bootstrap.config import EMBEDDED_ALLOWED_HOSTS, BootstrapConfig
         from bootstrap.run import bootstrap
         from builder.aws import Aws
         from lambda3.commands.bootstrap import report
@@ -93,6 +93,7 @@ class Demo:
         self.say(f"== bootstrap: the builder ({LOCAL_RUNTIME}) installs its own toolchain")
         clients = _clients(endpoint_url)
         config = BootstrapConfig(runtime=LOCAL_RUNTIME, github_repo=REPOSITORY,
+                                 allowed_hosts=EMBEDDED_ALLOWED_HOSTS,
                                  github_ref="ref:refs/heads/main",
                                  pass_roles=(EXECUTION_ROLE,)).validate()
         _create_execution_role(clients)

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from bootstrap.builder_package import toolchain_pins
-from bootstrap.config import BootstrapConfig
+from bootstrap.config import EMBEDDED_ALLOWED_HOSTS, BootstrapConfig
 from bootstrap.run import bootstrap
 from builder.aws import Aws
 from builder.clients import Clients
@@ -46,6 +46,7 @@ def builder(aws, tmp_path):
 
     # the local invoker runs every function with this Python: use its runtime
     config = BootstrapConfig(runtime=LOCAL_RUNTIME, architecture=ARCHITECTURE,
+                             allowed_hosts=EMBEDDED_ALLOWED_HOSTS,
                              allow=("hello", "hello-*"))
     result = bootstrap(config, Aws(clients), invoke, workdir=tmp_path / "bootstrap")
     return result, invoke, lines
@@ -82,7 +83,8 @@ def test_the_builder_installs_its_own_toolchain(aws, builder, capsys):
     capsys.readouterr()
     code = main(["bootstrap", "--endpoint-url", aws.endpoint_url, "--region", aws.region,
                  "--runtime", LOCAL_RUNTIME, "--architecture", ARCHITECTURE,
-                 "--allow", "hello", "--allow", "hello-*", "--json"])
+                 "--allow", "hello", "--allow", "hello-*", "--allow-host", "github.com",
+                 "--allow-host", "127.0.0.1", "--json"])
     again = json.loads(capsys.readouterr().out)
     assert code == 0
     assert again["changed"] is False, again["changes"]

@@ -12,10 +12,11 @@ import logging
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from builder.aws import Aws, ClientFactory
+from builder.aws import Aws
+from builder.clients import Clients
+from builder.contract import BuildRequest
 from builder.errors import Lambda3Error
 from builder.handler import deploy_request, lambda_handler
-from builder.request import parse_request
 from builder.timing import Timings
 
 APP_V1 = "import idna\n\ndef handler(event, context):\n    return {'v': 1}\n"
@@ -49,15 +50,15 @@ def project(aws, git_server, make_repo, tmp_path, monkeypatch):
 
 
 def make_aws(aws, sleeps=None) -> Aws:
-    factory = ClientFactory(region=aws.region, endpoint_url=aws.endpoint_url)
+    factory = Clients(region=aws.region, endpoint_url=aws.endpoint_url)
     return Aws(factory, sleep=(sleeps.append if sleeps is not None else lambda s: None))
 
 
 def deploy(url, token, aws_wrapper, **event):
-    request = parse_request({"action": "build", "repository": url, "ref": "main",
+    request = BuildRequest.from_event({"action": "build", "repository": url, "ref": "main",
                              "token": token, "function": "app", "alias": "live", **event})
     try:
-        return deploy_request(request, Timings(), aws=aws_wrapper)
+        return deploy_request(request, Timings(), aws=aws_wrapper).to_json()
     except Lambda3Error as error:
         return {"ok": False, "error": error.to_dict()}
 
