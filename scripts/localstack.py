@@ -127,6 +127,7 @@ def server_environment(port: int, root: Path) -> dict[str, str]:
         "DNS_ADDRESS": "0",
         "SERVICES": SERVICES,
         "LAMBDA_RUNTIME_EXECUTOR": "lambda3",
+        "LAMBDA3_SOURCE_ROOT": str(ROOT),  # the executor runs functions with lambda3's worker
         "LOCALSTACK_TELEMETRY_DISABLED": "1",
         "DISABLE_EVENTS": "1",
         "SKIP_SSL_CERT_DOWNLOAD": "1",
