@@ -19,15 +19,14 @@ from bootstrap.plan import (
     EncryptBucket,
     Plan,
     PutRolePolicy,
-    Step,
     UpdateFunctionCode,
     UpdateFunctionConfiguration,
     UpdateTrustPolicy,
-    describe_step,
     function_settings,
 )
 from builder.aws import Aws
 from builder.errors import Lambda3Error
+from builder.steps import run_steps
 
 log = logging.getLogger(__name__)
 # A trust policy naming a role IAM has just created is refused for a few seconds.
@@ -42,38 +41,30 @@ class Executor:
         self.on_step = on_step or log.info
 
     def run(self, plan: Plan) -> None:
-        for number, step in enumerate(plan.steps, 1):
-            self.on_step(f"bootstrap {number}/{len(plan.steps)}: {describe_step(step)}")
-            try:
-                self._dispatch(step)
-            except Lambda3Error as error:
-                error.step = f"bootstrap:{type(step).__name__}"
-                error.message = f"{describe_step(step)} failed: {error.message}; re-run to continue"
-                raise
+        handlers = {
+            CreateRole: self._role, UpdateTrustPolicy: self._role, PutRolePolicy: self._role,
+            CreateBucket: self._bucket, BlockPublicAccess: self._bucket,
+            EncryptBucket: self._bucket, CreateFunction: self._create_function,
+            UpdateFunctionConfiguration: self._update_configuration,
+            UpdateFunctionCode: self._update_code, CreateOidcProvider: self._provider,
+            AddOidcClientId: self._provider,
+        }
+        run_steps(plan.steps, handlers, label="bootstrap", on_step=self.on_step,
+                  after=lambda error: "; re-run to continue")
 
-    def _dispatch(self, step: Step) -> None:
-        if isinstance(step, (CreateRole, UpdateTrustPolicy, PutRolePolicy)):
-            self._role(step)
-        elif isinstance(step, (CreateBucket, BlockPublicAccess, EncryptBucket)):
-            self._bucket(step)
-        elif isinstance(step, CreateFunction):
-            self._create_function(step)
-        elif isinstance(step, UpdateFunctionConfiguration):
-            settings = dict(step.settings)
-            if "Layers" in settings:
-                settings["Layers"] = list(settings["Layers"])
-            self.aws.update_function_configuration(FunctionName=step.function, **settings)
-            self.aws.wait_until_updated(step.function)
-        elif isinstance(step, UpdateFunctionCode):
-            extra = {"Architectures": [step.architecture]} if step.architecture else {}
-            with open(step.code.path, "rb") as handle:
-                self.aws.update_function_code(FunctionName=step.function,
-                                              ZipFile=handle.read(), **extra)
-            self.aws.wait_until_updated(step.function)
-        elif isinstance(step, (CreateOidcProvider, AddOidcClientId)):
-            self._provider(step)
-        else:
-            raise TypeError(f"not a bootstrap step: {step!r}")
+    def _update_configuration(self, step: UpdateFunctionConfiguration) -> None:
+        settings = dict(step.settings)
+        if "Layers" in settings:
+            settings["Layers"] = list(settings["Layers"])
+        self.aws.update_function_configuration(FunctionName=step.function, **settings)
+        self.aws.wait_until_updated(step.function)
+
+    def _update_code(self, step: UpdateFunctionCode) -> None:
+        extra = {"Architectures": [step.architecture]} if step.architecture else {}
+        with open(step.code.path, "rb") as handle:
+            self.aws.update_function_code(FunctionName=step.function, ZipFile=handle.read(),
+                                          **extra)
+        self.aws.wait_until_updated(step.function)
 
     def _role(self, step: CreateRole | UpdateTrustPolicy | PutRolePolicy) -> None:
         role = step.role

@@ -99,30 +99,48 @@ class State:
 class CreateRole:
     role: RoleSpec
 
+    def describe(self) -> str:
+        return f"create {self.role.kind} {self.role.name}"
+
 
 @dataclass(frozen=True)
 class UpdateTrustPolicy:
     role: RoleSpec
+
+    def describe(self) -> str:
+        return f"update the trust policy of {self.role.name}"
 
 
 @dataclass(frozen=True)
 class PutRolePolicy:
     role: RoleSpec
 
+    def describe(self) -> str:
+        return f"put the inline policy {POLICY_NAME} on {self.role.name}"
+
 
 @dataclass(frozen=True)
 class CreateBucket:
     bucket: str
+
+    def describe(self) -> str:
+        return f"create bucket {self.bucket}"
 
 
 @dataclass(frozen=True)
 class BlockPublicAccess:
     bucket: str
 
+    def describe(self) -> str:
+        return f"block public access to {self.bucket}"
+
 
 @dataclass(frozen=True)
 class EncryptBucket:
     bucket: str
+
+    def describe(self) -> str:
+        return f"turn on default encryption (SSE-S3) of {self.bucket}"
 
 
 @dataclass(frozen=True)
@@ -130,11 +148,18 @@ class CreateFunction:
     function: FunctionSpec
     role_arn: str
 
+    def describe(self) -> str:
+        return (f"create function {self.function.name} ({self.function.runtime}, "
+                f"{self.function.architecture})")
+
 
 @dataclass(frozen=True)
 class UpdateFunctionConfiguration:
     function: str
     settings: tuple[tuple[str, Any], ...]
+
+    def describe(self) -> str:
+        return f"update configuration of {self.function}: {', '.join(k for k, _ in self.settings)}"
 
 
 @dataclass(frozen=True)
@@ -142,6 +167,10 @@ class UpdateFunctionCode:
     function: str
     code: BuilderCode
     architecture: str | None  # set only when it changes
+
+    def describe(self) -> str:
+        arch = f", architecture {self.architecture}" if self.architecture else ""
+        return f"update code of {self.function} (sha256 {self.code.code_sha256[:12]}{arch})"
 
 
 @dataclass(frozen=True)
@@ -151,11 +180,17 @@ class CreateOidcProvider:
     client_id: str
     thumbprints: tuple[str, ...]
 
+    def describe(self) -> str:
+        return f"create OIDC provider {self.url}"
+
 
 @dataclass(frozen=True)
 class AddOidcClientId:
     provider_arn: str
     client_id: str
+
+    def describe(self) -> str:
+        return f"add client id {self.client_id} to {self.provider_arn}"
 
 
 Step = (CreateRole | UpdateTrustPolicy | PutRolePolicy | CreateBucket | BlockPublicAccess
@@ -316,31 +351,7 @@ def step_resource(step: Step) -> Resource:
 
 
 def describe_step(step: Step) -> str:
-    if isinstance(step, CreateRole):
-        return f"create {step.role.kind} {step.role.name}"
-    if isinstance(step, UpdateTrustPolicy):
-        return f"update the trust policy of {step.role.name}"
-    if isinstance(step, PutRolePolicy):
-        return f"put the inline policy {POLICY_NAME} on {step.role.name}"
-    if isinstance(step, CreateBucket):
-        return f"create bucket {step.bucket}"
-    if isinstance(step, BlockPublicAccess):
-        return f"block public access to {step.bucket}"
-    if isinstance(step, EncryptBucket):
-        return f"turn on default encryption (SSE-S3) of {step.bucket}"
-    if isinstance(step, CreateFunction):
-        return f"create function {step.function.name} ({step.function.runtime}, " \
-               f"{step.function.architecture})"
-    if isinstance(step, UpdateFunctionConfiguration):
-        return f"update configuration of {step.function}: {', '.join(k for k, _ in step.settings)}"
-    if isinstance(step, UpdateFunctionCode):
-        arch = f", architecture {step.architecture}" if step.architecture else ""
-        return f"update code of {step.function} (sha256 {step.code.code_sha256[:12]}{arch})"
-    if isinstance(step, CreateOidcProvider):
-        return f"create OIDC provider {step.url}"
-    if isinstance(step, AddOidcClientId):
-        return f"add client id {step.client_id} to {step.provider_arn}"
-    raise TypeError(f"not a bootstrap step: {step!r}")
+    return step.describe()
 
 
 def step_summary(step: Step) -> str:

@@ -27,12 +27,11 @@ from builder.plan import (
     PublishLayerVersion,
     PublishVersion,
     SetAlias,
-    Step,
     UpdateFunctionCode,
     UpdateFunctionConfiguration,
     UploadArtifact,
-    describe_step,
 )
+from builder.steps import run_steps
 
 log = logging.getLogger(__name__)
 
@@ -57,37 +56,19 @@ class Executor:
     def run(self, plan: Plan, applied: Applied | None = None) -> Applied:
         applied = Applied() if applied is None else applied
         applied.plan, applied.version = plan, plan.version
-        for number, step in enumerate(plan.steps, 1):
-            log.info("apply %d/%d: %s", number, len(plan.steps), describe_step(step))
-            try:
-                self._dispatch(step, applied)
-            except Lambda3Error as error:
-                error.stamp(f"apply:{type(step).__name__}")
-                again = "" if "re-run" in error.message else ", re-run to continue"
-                error.message = (f"{describe_step(step)} failed: {error.message}; the alias was "
-                                 f"not moved{again}")
-                raise
+        handlers = {
+            UploadArtifact: lambda s: self.aws.upload_file(s.path, s.bucket, s.key),
+            PublishLayerVersion: lambda s: self._publish_layer(s, applied),
+            CreateFunction: lambda s: self._create_function(s, applied),
+            UpdateFunctionConfiguration: lambda s: self._update_configuration(s, applied),
+            UpdateFunctionCode: lambda s: self._update_code(s, applied),
+            PublishVersion: lambda s: self._publish_version(s, applied),
+            SetAlias: lambda s: self._set_alias(s, applied),
+        }
+        run_steps(plan.steps, handlers, label="apply", on_step=log.info, after=_after_failure)
         return applied
 
-    def _dispatch(self, step: Step, applied: Applied) -> None:
-        if isinstance(step, UploadArtifact):
-            self.aws.upload_file(step.path, step.bucket, step.key)
-        elif isinstance(step, PublishLayerVersion):
-            applied.layers[step.layer.code.component] = self._publish_layer(step)
-        elif isinstance(step, CreateFunction):
-            self._create_function(step, applied)
-        elif isinstance(step, UpdateFunctionConfiguration):
-            self._update_configuration(step, applied)
-        elif isinstance(step, UpdateFunctionCode):
-            self._update_code(step, applied)
-        elif isinstance(step, PublishVersion):
-            self._publish_version(step, applied)
-        elif isinstance(step, SetAlias):
-            self._set_alias(step, applied)
-        else:
-            raise TypeError(f"not a plan step: {step!r}")
-
-    def _publish_layer(self, step: PublishLayerVersion) -> LayerVersion:
+    def _publish_layer(self, step: PublishLayerVersion, applied: Applied) -> None:
         layer = step.layer
         kwargs: dict[str, Any] = {"LayerName": layer.layer_name, "Content": _content(layer.code)}
         if layer.description:
@@ -101,7 +82,7 @@ class Executor:
         published = self.aws.publish_layer_version(code_sha256=layer.code.code_sha256,
                                                    **kwargs)
         log.info("published %s", published.arn)
-        return published
+        applied.layers[layer.code.component] = published
 
     def _layer_arns(self, refs, applied: Applied) -> list[str]:
         return [applied.layers[r.component].arn if isinstance(r, Published) else r for r in refs]
@@ -165,6 +146,11 @@ class Executor:
         self.aws.set_alias(step.function, step.alias, version, exists=step.exists,
                            revision_id=step.revision_id, weights=step.weights)
         log.info("alias %s -> version %s", step.alias, version)
+
+
+def _after_failure(error: Lambda3Error) -> str:
+    again = "" if "re-run" in error.message else ", re-run to continue"
+    return f"; the alias was not moved{again}"
 
 
 def _current_revision(planned: str | None, applied: Applied) -> str | None:

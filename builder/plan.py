@@ -60,10 +60,18 @@ class UploadArtifact:
     bucket: str
     key: str
 
+    def describe(self) -> str:
+        return f"upload {self.component} to s3://{self.bucket}/{self.key}"
+
 
 @dataclass(frozen=True)
 class PublishLayerVersion:
     layer: BuiltLayer
+
+    def describe(self) -> str:
+        code = self.layer.code
+        return (f"publish layer {self.layer.layer_name} ({code.component}, "
+                f"{limits.human(code.size)}, sha256 {code.code_sha256[:12]})")
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,9 @@ class CreateFunction:
     settings: tuple[tuple[str, Any], ...]
     architecture: str
     layers: tuple[str | Published, ...]
+
+    def describe(self) -> str:
+        return f"create function {self.function} with {len(self.layers)} layer(s)"
 
 
 # A step's revision_id is the RevisionId read at plan time: the call fails if the function
@@ -85,6 +96,10 @@ class UpdateFunctionConfiguration:
     layers: tuple[str | Published, ...] | None  # None: leave the layer list as it is
     revision_id: str | None = None
 
+    def describe(self) -> str:
+        parts = [k for k, _ in self.settings] + (["Layers"] if self.layers is not None else [])
+        return f"update configuration of {self.function}: {', '.join(parts)}"
+
 
 @dataclass(frozen=True)
 class UpdateFunctionCode:
@@ -92,6 +107,9 @@ class UpdateFunctionCode:
     code: Code
     architecture: str | None  # set only when it changes
     revision_id: str | None = None
+
+    def describe(self) -> str:
+        return f"update code of {self.function} (sha256 {self.code.code_sha256[:12]})"
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,9 @@ class PublishVersion:
     revision_id: str | None = None
     wait_active: bool = False  # SnapStart: a new version is Pending until its snapshot is ready
 
+    def describe(self) -> str:
+        return f"publish a version of {self.function}"
+
 
 @dataclass(frozen=True)
 class SetAlias:
@@ -111,6 +132,10 @@ class SetAlias:
     exists: bool
     revision_id: str | None = None  # the alias's
     weights: tuple[tuple[str, float], ...] = ()  # other versions' traffic; none: clear routing
+
+    def describe(self) -> str:
+        target = self.version or "the new version"
+        return f"{'move' if self.exists else 'create'} alias {self.alias} -> {target}"
 
 
 Step = (UploadArtifact | PublishLayerVersion | CreateFunction | UpdateFunctionConfiguration
@@ -435,25 +460,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def describe_step(step: Step) -> str:
-    if isinstance(step, UploadArtifact):
-        return f"upload {step.component} to s3://{step.bucket}/{step.key}"
-    if isinstance(step, PublishLayerVersion):
-        code = step.layer.code
-        return (f"publish layer {step.layer.layer_name} ({code.component}, "
-                f"{limits.human(code.size)}, sha256 {code.code_sha256[:12]})")
-    if isinstance(step, CreateFunction):
-        return f"create function {step.function} with {len(step.layers)} layer(s)"
-    if isinstance(step, UpdateFunctionConfiguration):
-        parts = [k for k, _ in step.settings] + (["Layers"] if step.layers is not None else [])
-        return f"update configuration of {step.function}: {', '.join(parts)}"
-    if isinstance(step, UpdateFunctionCode):
-        return f"update code of {step.function} (sha256 {step.code.code_sha256[:12]})"
-    if isinstance(step, PublishVersion):
-        return f"publish a version of {step.function}"
-    if isinstance(step, SetAlias):
-        target = step.version or "the new version"
-        return f"{'move' if step.exists else 'create'} alias {step.alias} -> {target}"
-    raise TypeError(f"not a plan step: {step!r}")
+    return step.describe()
 
 
 def describe(plan: Plan) -> list[str]:
