@@ -28,7 +28,7 @@ from bootstrap.plan import (
     step_resource,
     step_summary,
 )
-from bootstrap.seed import build_seed_layer
+from bootstrap.seed_layer import build_seed_layer
 from bootstrap.state import read_account, read_state
 from bootstrap.toolchain import (
     Invoke,

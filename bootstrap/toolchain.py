@@ -3,7 +3,7 @@ and a last ping that proves the builder now imports dulwich and PyYAML from its 
 
 The installing itself happens inside the builder (`builder.selfinstall`), natively in its
 runtime. The client only supplies uv when the runtime has no usable installer: the seed
-layer (`bootstrap.seed`), published as `<name>-seed` unless the same bytes already are,
+layer (`bootstrap.seed_layer`), published as `<name>-seed` unless the same bytes already are,
 and attached alone; the self-install detaches it again.
 """
 from __future__ import annotations

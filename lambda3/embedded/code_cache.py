@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from builder.runtimes import PROVIDED_PACKAGES
-from lambda3.embedded.functions import Function
+from lambda3.embedded.moto_functions import Function
 
 
 class CodeCache:

@@ -1,7 +1,7 @@
 """The local invoker: runs a Lambda function's Python handler in a child process.
 
 The function (and the version or alias a qualifier names), its code zip and its layers are
-read from the emulator's own moto backend (`lambda3.embedded.functions`): the invoker lives
+read from the emulator's own moto backend (`lambda3.embedded.moto_functions`): the invoker lives
 in the emulator's process. A function runs in warm child processes
 (`lambda3.embedded.worker`), ``python -I -S -B lambda_runtime.py``, shaped like Lambda's
 Python runtime and kept between invocations as Lambda keeps an execution environment:
@@ -56,8 +56,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lambda3.embedded.code_cache import CodeCache
-from lambda3.embedded.functions import Function, FunctionNotFound, parse_reference, read_function
 from lambda3.embedded.invocation_log import CloudWatchStream, InvocationLog
+from lambda3.embedded.moto_functions import (
+    Function,
+    FunctionNotFound,
+    parse_reference,
+    read_function,
+)
 from lambda3.embedded.worker import Outcome, Worker, platform_error
 
 __all__ = ["DEFAULT_ACCOUNT", "NETWORK_VARIABLES", "FunctionNotFound", "InvokeResult",

@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSResponse
 from bootstrap.builder_package import BUILDER_DIR, build_builder_zip, toolchain_pins
 from bootstrap.config import BootstrapConfig
 from bootstrap.run import bootstrap
-from bootstrap.seed import build_seed_layer
+from bootstrap.seed_layer import build_seed_layer
 from builder.aws import Aws
 from builder.clients import Clients
 from builder.contract import BuilderInfo, BuildRequest, BuildResult
