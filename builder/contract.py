@@ -36,7 +36,7 @@ ACTIONS = ("build", "plan", "ping", "bootstrap")
 # refused at once rather than scanned, redacted or echoed.
 MAX_LENGTH = {"repository": 2048, "ref": 1024, "function": 64, "build_file": 1024,
               "alias": 128, "bucket": 63, "log_marker": 64, "token": 8192,
-              "component": 128}
+              "component": 128, "rollout": 64}
 MAX_COMPONENTS = 64
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ALIAS = re.compile(r"(?![0-9]+\Z)[A-Za-z0-9_-]{1,128}")
@@ -81,6 +81,7 @@ class BuildRequest:
     refresh: bool = False
     allow_older: bool = False
     bucket: str | None = None
+    rollout: str | None = None  # a strategy (builder.rollout); none: the build file's
     log_marker: str | None = None
     token: str | None = field(default=None, repr=False)
     contract: int = CONTRACT
@@ -121,7 +122,7 @@ class BuildRequest:
             refresh=_flag(event, "refresh", False, lenient),
             allow_older=_flag(event, "allow_older", False, lenient),
             bucket=_text(event, "bucket"), log_marker=_text(event, "log_marker"),
-            token=_text(event, "token"),
+            token=_text(event, "token"), rollout=_text(event, "rollout"),
         )
         if action in ("build", "plan"):
             _check_deploy_fields(request)
@@ -290,6 +291,21 @@ class ToolchainResult:
 
 
 @dataclass(frozen=True)
+class RolloutResult:
+    """A rollout the builder started (its first step); the client drives the rest.
+    `checks` are the pre-traffic checks to run first: {"file", "event", "expect"}."""
+
+    strategy: str = "all-at-once"
+    phase: str = ""
+    old_version: str | None = None
+    new_version: str | None = None
+    weight: float = 0.0
+    alarms: tuple[str, ...] = ()
+    max_error_rate: float | None = None
+    checks: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class BuildResult:
     ok: bool
     action: str = "build"
@@ -310,6 +326,8 @@ class BuildResult:
     timings: Mapping[str, float] = field(default_factory=dict)
     toolchain: ToolchainResult | None = None
     error: Failure | None = None
+    rollout: RolloutResult | None = None
+    prune_keep: int | None = None  # the build file's prune.keep: the client prunes after
 
     @classmethod
     def failed(cls, error: Lambda3Error, *, action: str = "build") -> BuildResult:
@@ -354,6 +372,8 @@ class BuildResult:
             plan=lambda v: tuple(v or ()), plan_text=lambda v: tuple(v or ()),
             warnings=lambda v: tuple(v or ()), timings=lambda v: dict(v or {}),
             toolchain=lambda v: _from_mapping(ToolchainResult, v, packages=tuple),
+            rollout=lambda v: _from_mapping(RolloutResult, v, alarms=tuple,
+                                            checks=lambda c: tuple(c or ())),
             error=lambda v: None if v is None else _from_mapping(Failure, v) or Failure())
 
 

@@ -19,6 +19,7 @@ from builder.contract import (
     ContractError,
     Failure,
     LayerResult,
+    RolloutResult,
     ToolchainResult,
 )
 from builder.errors import RequestError, SpecError
@@ -30,7 +31,7 @@ FULL_REQUEST = BuildRequest(
     action="plan", repository="https://github.com/o/r.git", ref="refs/tags/v1",
     function="shop-api", build_file="deploy/build.yaml", components=("function", "deps"),
     alias="live", publish=True, refresh=True, allow_older=True, bucket="art-bucket",
-    log_marker="ab" * 16, token="ghs_secret", contract=CONTRACT)
+    log_marker="ab" * 16, token="ghs_secret", contract=CONTRACT, rollout="canary 10 5")
 
 FULL_RESULT = BuildResult(
     ok=True, action="build", contract=CONTRACT,
@@ -52,7 +53,12 @@ FULL_RESULT = BuildResult(
     timings={"fetch": 0.5, "total": 1.0},
     toolchain=ToolchainResult(layer_arn="arn:t:1", code_sha256="t=", size=10, published=True,
                               attached=False, packages=("uv==0.13.9",), target="python3.12"),
-    error=None)
+    error=None,
+    rollout=RolloutResult(strategy="canary 10 5", phase="shifting", old_version="6",
+                          new_version="7", weight=0.1, alarms=("shop-5xx",), max_error_rate=0.02,
+                          checks=({"file": "events/smoke.json", "event": "{}",
+                                   "expect": {"ok": True}},)),
+    prune_keep=3)
 
 
 def test_every_request_field_survives_the_round_trip():
