@@ -20,11 +20,13 @@ from typing import Any
 
 from builder.buildfile import parse_build_file, read_build_file
 from builder.errors import SpecError
-from builder.paths import collect_files, join_path, normalise_path, resolve_in_repo
+from builder.paths import (collect_files, compile_glob, join_path, normalise_path,
+                           resolve_in_repo)
 from builder.schema import JsonPath, SchemaError, format_path, validate_build_file
 
 BUILD_FILES = ("build.yaml", "build.yml", "build.json")
 MAX_LAYERS = 5  # Lambda attaches at most 5 layers to a function
+MAX_PATTERNS = 100  # globs in one keep or exclude list
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Spec:
     layers: tuple[LayerSpec, ...]
     # key path ("layers.models.files[1]") -> line in the build file, for later errors
     lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+    release: Any = None  # builder.rollout.ReleaseSettings: rollout, alarms, checks, prune
 
     def component_names(self) -> list[str]:
         names = ["function"]
@@ -120,11 +123,27 @@ def load_spec(repo_root: Path, build_file: str | None = None) -> Spec:
     _check_schema(document, doc)
     spec = _make_spec(document, doc)
     _check_paths(repo_root, spec)
+    spec = _with_release(repo_root, document, spec)
     if spec.dependencies is not None:
         listed = isinstance(document["layers"]["dependencies"], list)
         at = "layers.dependencies" if listed else "layers.dependencies.requirements"
         _check_requirements(repo_root, spec, spec.dependencies.requirements, at)
     return spec
+
+
+def _with_release(repo_root: Path, document: Mapping[str, Any], spec: Spec) -> Spec:
+    """The release keys (rollout, alarms, max_error_rate, checks, prune); check events read
+    from inside the repository."""
+    from dataclasses import replace
+
+    from builder.rollout import release_settings
+
+    def read(relative: str) -> str:
+        key = "checks"
+        return resolve_in_repo(repo_root, relative, file=spec.file, key=key,
+                               line=spec.line_of(key)).read_text(encoding="utf-8")
+
+    return replace(spec, release=release_settings(document, read))
 
 
 def _find_build_file(repo_root: Path, build_file: str | None) -> str:
@@ -321,6 +340,10 @@ def _entries(values: Iterable[str], doc: _Document, path: JsonPath, source_dir: 
 
 
 def _globs(values: Iterable[str], doc: _Document, path: JsonPath) -> tuple[str, ...]:
+    values = list(values)
+    if len(values) > MAX_PATTERNS:
+        raise doc.error(path, f"{len(values)} patterns; at most {MAX_PATTERNS} are allowed",
+                        hint="a pattern with ** or a folder name covers many files")
     patterns = []
     for index, value in enumerate(values):
         problem = None
@@ -331,11 +354,21 @@ def _globs(values: Iterable[str], doc: _Document, path: JsonPath) -> tuple[str, 
                        "/ (e.g. 'tests/**') matches from the top")
         elif ".." in value.split("/"):
             problem = "contains '..'; patterns cannot reach outside"
+        elif not _compiles(value):
+            problem = "has an invalid [...] character class"
         if problem:
             raise doc.error((*path, index), f"{value!r} {problem}")
         patterns.append(value)
     return tuple(patterns)
 
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        compile_glob(pattern.strip("/"))
+    except re.error:
+        return False
+    return True
 
 
 def _check_paths(repo_root: Path, spec: Spec) -> None:

@@ -107,3 +107,95 @@ def test_unique_items_keeps_json_equality():
     assert canonical(1) == canonical(1.0) and canonical(True) != canonical(1)
     assert canonical({"a": [1, 2]}) == canonical({"a": [1.0, 2]})
     assert canonical([1, 2]) != canonical([2, 1])
+
+
+# -- globs and trees ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("pattern", "path"), [
+    ("*a*a*a*a*a*a*b", "a" * 255),
+    ("**a**a**a**b", "/".join(["a" * 250] * 16)),
+    ("a/**/**/**/**/x", "a/" + "/".join(["a"] * 2000)),
+    ("**/x", "/".join(["a"] * 2000)),
+])
+def test_glob_matching_is_linear_in_the_path(pattern, path):
+    from builder.paths import matches
+
+    started = time.monotonic()
+    assert matches(path, [pattern]) is False
+    assert time.monotonic() - started < 1
+
+
+def test_globs_match_as_the_strip_step_matches():
+    import random
+
+    from builder.paths import matches
+    from builder.strip import matches as strip_matches
+
+    pick = random.Random(7).choice
+    pieces = ["a", "b", "/", "*", "**", "**/", "?", "[ab]", "[!a]", ".", "+"]
+    for _ in range(5_000):
+        pattern = "".join(pick(pieces) for _ in range(5))
+        path = "".join(pick(["a", "b", "/", ".", "ab", "+"]) for _ in range(6))
+        assert matches(path, [pattern]) is strip_matches(path, [pattern]), (pattern, path)
+
+
+def test_a_hostile_exclude_over_a_deep_tree_is_collected_quickly(tmp_path):
+    deep = tmp_path.joinpath(*["d"] * 60)
+    deep.mkdir(parents=True)
+    for level in range(60):
+        tmp_path.joinpath(*["d"] * level, "a" * 200 + ".py").write_text("")
+    (tmp_path / "app.py").write_text("")
+    (tmp_path / "build.yaml").write_text(
+        "function:\n  files: [app.py, d]\n  exclude: ['**a**a**b', '*a*a*a*b']\n")
+    started = time.monotonic()
+    spec = load_spec(tmp_path)
+    assert time.monotonic() - started < 5
+    assert spec.function.exclude == ("**a**a**b", "*a*a*a*b")
+
+
+def test_too_many_patterns_are_refused(tmp_path):
+    patterns = ", ".join(f"'x{i}'" for i in range(101))
+    error = refused(tmp_path, "build.yaml",
+                    f"function:\n  files: [app.py]\n  exclude: [{patterns}]\n")
+    assert "at most 100" in error.message and error.key == "function.exclude"
+
+
+def test_an_invalid_character_class_is_a_spec_error(tmp_path):
+    error = refused(tmp_path, "build.yaml", "function:\n  files: [app.py]\n  exclude: ['[z-a]']\n")
+    assert "character class" in error.message and error.line == 3
+
+
+def test_symlinks_repeating_a_tree_are_bounded(tmp_path):
+    from builder.paths import collect_files
+
+    for level in range(20):  # each folder links twice to the next: 2**20 paths
+        folder = tmp_path / "t" / f"d{level}"
+        folder.mkdir(parents=True)
+        (folder / "f.txt").write_text("")
+        if level:
+            for name in ("x", "y"):
+                (tmp_path / "t" / f"d{level - 1}" / name).symlink_to(folder)
+    (tmp_path / "app.py").write_text("")
+    (tmp_path / "build.yaml").write_text(  # preinstall: the layer is walked when packaged
+        "function:\n  files: [app.py]\nlayers:\n  data:\n    preinstall: ['true']\n"
+        "    files: [t/d0]\n")
+    spec = load_spec(tmp_path)
+    with pytest.raises(SpecError) as failure:
+        collect_files(tmp_path, spec, "data", max_entries=1_000)
+    assert "more than 1000 files and folders" in failure.value.message
+    assert failure.value.key == "layers.data.files[0]"
+
+
+def test_a_component_listing_overlapping_folders_is_bounded(tmp_path):
+    from builder.paths import collect_files
+
+    for index in range(30):
+        (tmp_path / "d" / f"f{index}.txt").parent.mkdir(exist_ok=True)
+        (tmp_path / "d" / f"f{index}.txt").write_text("")
+    (tmp_path / "app.py").write_text("")
+    (tmp_path / "build.yaml").write_text("function:\n  files: [app.py, d, d/f1.txt]\n")
+    spec = load_spec(tmp_path)
+    assert len(collect_files(tmp_path, spec, "function", max_entries=100)) == 31
+    with pytest.raises(SpecError, match="more than 20 files"):
+        collect_files(tmp_path, spec, "function", max_entries=20)
