@@ -82,7 +82,8 @@ class Spec:
     layers: tuple[LayerSpec, ...]
     # key path ("layers.models.files[1]") -> line in the build file, for later errors
     lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
-    release: Any = None  # builder.rollout.ReleaseSettings: rollout, alarms, checks, prune
+    # builder.rollout.ReleaseSettings: rollout, alarms, max_error_rate, checks, prune
+    release: Any = field(default=None, compare=False, repr=False)
 
     def component_names(self) -> list[str]:
         names = ["function"]
