@@ -132,7 +132,8 @@ def deploy_request(request: BuildRequest, timings: Timings, *,
                    settings: BuilderSettings | None = None, aws=None) -> BuildResult:
     """Build the request's ref, plan against AWS, and apply unless it is a plan."""
     from builder.build import BuildOptions, build
-    from builder.reconcile import Destination, apply_plan, plan_deploy, result_of
+    from builder.reconcile import (Destination, apply_plan, plan_deploy, result_of,
+                                   start_rollout)
 
     settings = settings or BuilderSettings.from_environ()
     options = BuildOptions(source=request.repository, ref=request.ref,
@@ -142,14 +143,18 @@ def deploy_request(request: BuildRequest, timings: Timings, *,
     output = build(options, timings=timings)
     aws = aws or _request_aws(settings, request, output)
     target = Destination(request.function, request.alias, request.publish,
-                         request.bucket or settings.bucket, request.allow_older)
+                         request.bucket or settings.bucket, request.allow_older,
+                         request.rollout)
     with timings.step("plan"):
         desired, plan = plan_deploy(aws, output, target)
-    applied = None
+    applied = rollout = None
     if request.deploys:
         with timings.step("apply"):
             applied = apply_plan(aws, plan)
-    return result_of(output, desired, plan, applied, aws)
+            rollout = start_rollout(aws, output, target, applied.version)
+    release = getattr(output.spec, "release", None)
+    return replace(result_of(output, desired, plan, applied, aws), rollout=rollout,
+                   prune_keep=release.prune_keep if release else None)
 
 
 def _request_aws(settings: BuilderSettings, request: BuildRequest, output):

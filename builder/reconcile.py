@@ -3,14 +3,15 @@ them, and the result the builder answers with. Applying the plan is `builder.app
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 from builder import limits
 from builder.apply import Applied, Executor
 from builder.aws import Aws, ConcurrentChangeError
 from builder.build import BuildOutput
-from builder.contract import BuildResult, ComponentResult, LayerResult
+from builder.contract import BuildResult, ComponentResult, LayerResult, RolloutResult
 from builder.errors import LimitError
 from builder.plan import (
     BuiltLayer,
@@ -38,6 +39,7 @@ class Destination:
     publish: bool = True
     bucket: str | None = None
     allow_older: bool = False
+    rollout: str | None = None  # the request's strategy; none: the build file's
 
 
 def layer_names(spec, function: str) -> dict[str, str]:
@@ -145,10 +147,60 @@ def read_state(aws: Aws, desired: Desired) -> State:
 
 def plan_deploy(aws: Aws, output: BuildOutput, target: Destination) -> tuple[Desired, Plan]:
     desired = desired_state(output, target)
-    plan = make_plan(desired, read_state(aws, desired))
+    state = read_state(aws, desired)
+    plan = make_plan(desired, state)  # refuses an older build for the alias, rollout or not
+    if state.alias is not None and desired.alias and desired.publish and _rolls_out(
+            output, target):
+        plan = make_plan(replace(desired, alias=None), state)  # the rollout moves the alias
     for line in describe(plan):
         log.info("plan: %s", line)
     return desired, plan
+
+
+def _release(output: BuildOutput):
+    from builder.rollout import ReleaseSettings
+
+    return getattr(output.spec, "release", None) or ReleaseSettings()
+
+
+def _rolls_out(output: BuildOutput, target: Destination) -> bool:
+    from builder.rollout import parse_strategy
+
+    release = _release(output)
+    return parse_strategy(target.rollout or release.rollout).gradual or bool(release.checks)
+
+
+def start_rollout(aws: Aws, output: BuildOutput, target: Destination, version: str | None, *,
+                  now=time.time) -> RolloutResult | None:
+    """The builder's one step of a rollout: the alias keeps its version, the new one gets
+    the first weight (none while checks are pending), and the state is recorded on the
+    alias; a rollout already under way to this version is left for the client to drive."""
+    from builder import rollout
+
+    if not (target.alias and version and _rolls_out(output, target)):
+        return None
+    found = aws.call("lambda", "get_alias", FunctionName=target.function, Name=target.alias)
+    state = rollout.decode(found.get("Description"))
+    if state is None or state.final or state.new != version:
+        if found["FunctionVersion"] == version:
+            return None
+        release = _release(output)
+        state = rollout.start_state(
+            rollout.parse_strategy(target.rollout or release.rollout), found["FunctionVersion"],
+            version, now(), alarms=release.alarms, max_error_rate=release.max_error_rate,
+            checks=bool(release.checks))
+        aws.call("lambda", "update_alias", idempotent=False, **rollout.update_alias_args(
+            target.function, target.alias, state, found.get("RevisionId")))
+        log.info("rollout: %s", rollout.describe(state))
+    return rollout_result(state, _release(output).checks)
+
+
+def rollout_result(state, checks=()) -> RolloutResult:
+    return RolloutResult(
+        strategy=state.strategy, phase=state.phase, old_version=state.old,
+        new_version=state.new, weight=state.weight, alarms=state.alarms,
+        max_error_rate=state.max_error_rate,
+        checks=tuple({"file": c.file, "event": c.event, "expect": c.expect} for c in checks))
 
 
 def apply_plan(aws: Aws, plan: Plan) -> Applied:

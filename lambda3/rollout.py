@@ -1,0 +1,228 @@
+"""Driving a rollout from the client: read the state the alias records, watch the alarms
+and both versions' Errors / Throttles, move the weights, complete or roll back.
+
+The builder starts a rollout (the version published, the first weight set, the state on the
+alias: `builder.rollout`) and returns; this module does the rest with short calls, so any
+process can drive it, continue it after a crash, or abort it. Every UpdateAlias carries the
+alias's RevisionId when Lambda gives one; a refused one means another client moved the
+alias: read again and decide again. Time and sleep are injected.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from builder import rollout as model
+from builder.aws import Aws, ConcurrentChangeError
+from builder.errors import AwsError
+from builder.rollout import Check, Figures, Health, RolloutError, RolloutState
+
+METRICS = ("Invocations", "Errors", "Throttles")
+
+
+@dataclass(frozen=True)
+class Alias:
+    version: str
+    weights: Mapping[str, float]
+    revision_id: str | None
+    state: RolloutState | None
+
+
+@dataclass
+class Driver:
+    aws: Aws
+    function: str
+    alias: str
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    show: Callable[[str], None] = print
+    poll: float = 30.0
+    history: list[str] = field(default_factory=list)  # every line shown, for a summary
+
+    # -- reading ----------------------------------------------------------------------------
+    def read(self) -> Alias:
+        found = self.aws.call("lambda", "get_alias", FunctionName=self.function, Name=self.alias)
+        weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return Alias(found["FunctionVersion"], dict(weights), found.get("RevisionId"),
+                     model.decode(found.get("Description")))
+
+    def current(self) -> RolloutState:
+        state = self.read().state
+        if state is None:
+            raise RolloutError(f"alias {self.alias} of {self.function} records no rollout",
+                               hint="start one with `lambda3 deploy --rollout ...` or "
+                                    "`lambda3 promote --rollout ...`")
+        return state
+
+    def health(self, state: RolloutState) -> Health:
+        return Health(self.alarm_states(state.alarms), self._figures(state, state.new),
+                      self._figures(state, state.old))
+
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        found = self.aws.call("cloudwatch", "describe_alarms", AlarmNames=list(names))
+        alarms = list(found.get("MetricAlarms") or []) + list(found.get("CompositeAlarms") or [])
+        return {a["AlarmName"]: a["StateValue"] for a in alarms}
+
+    def _figures(self, state: RolloutState, version: str) -> Figures:
+        start = datetime.fromtimestamp(state.started - 60, timezone.utc)
+        end = datetime.fromtimestamp(max(self.clock(), state.started) + 60, timezone.utc)
+        dimensions = [{"Name": "FunctionName", "Value": self.function},
+                      {"Name": "Resource", "Value": f"{self.function}:{self.alias}"},
+                      {"Name": "ExecutedVersion", "Value": version}]
+        sums = {}
+        for metric in METRICS:
+            found = self.aws.call("cloudwatch", "get_metric_statistics", Namespace="AWS/Lambda",
+                                  MetricName=metric, Dimensions=dimensions, StartTime=start,
+                                  EndTime=end, Period=60, Statistics=["Sum"])
+            sums[metric] = sum(point.get("Sum", 0.0) for point in found.get("Datapoints", []))
+        return Figures(sums["Invocations"], sums["Errors"], sums["Throttles"])
+
+    # -- moving -----------------------------------------------------------------------------
+    def write(self, state: RolloutState, revision_id: str | None) -> None:
+        self.aws.call("lambda", "update_alias", idempotent=False,
+                      **model.update_alias_args(self.function, self.alias, state, revision_id))
+
+    def say(self, line: str) -> None:
+        self.history.append(line)
+        self.show(line)
+
+    def run(self, checks: Sequence[Check] = ()) -> RolloutState:
+        """Drive the rollout to its end: the final state, or `RolledBack` naming why."""
+        self.say(f"{self.alias}: {model.describe(self.current())}")
+        while True:
+            alias = self.read()
+            state = alias.state or self.current()
+            if state.final:
+                return self._finished(state)
+            decision = self._decide(state, checks)
+            if decision.action == "wait":
+                self.sleep(max(min(self.poll, decision.until - self.clock()), 0.0))
+                continue
+            try:
+                self.write(decision.state, alias.revision_id)
+            except ConcurrentChangeError:
+                self.say(f"{self.alias}: moved by another client meanwhile; reading it again")
+                continue
+            self.say(f"{self.alias}: {model.describe(decision.state)}")
+
+    def _decide(self, state: RolloutState, checks: Sequence[Check]) -> model.Decision:
+        if state.phase == model.CHECKS:
+            return self._checks(state, checks)
+        health = self.health(state)
+        decision = model.decide(state, self.clock(), health)
+        if decision.action == "wait":
+            self.say(self._progress(state, health, decision.until))
+        return decision
+
+    def _progress(self, state: RolloutState, health: Health, until: float) -> str:
+        left = max(until - self.clock(), 0)
+        alarms = ", ".join(f"{n} {health.alarms.get(n, 'missing')}" for n in state.alarms)
+        new, old = health.new, health.old
+        return (f"{self.alias}: {state.weight * 100:g}% on version {state.new}, next step in "
+                f"{left:.0f} s; alarms: {alarms or 'none'}; errors+throttles: version "
+                f"{state.new} {new.errors + new.throttles:g}/{new.invocations:g}, version "
+                f"{state.old} {old.errors + old.throttles:g}/{old.invocations:g}")
+
+    def _checks(self, state: RolloutState, checks: Sequence[Check]) -> model.Decision:
+        if not checks:
+            raise RolloutError(
+                f"the pre-traffic checks of version {state.new} have not run yet",
+                hint="re-run the deploy (the same ref publishes nothing), pass the events with "
+                     f"`lambda3 rollout continue --check FILE`, or `lambda3 rollout abort "
+                     f"{self.function} -a {self.alias}`")
+        for check in checks:
+            problem = self._check(state.new, check)
+            if problem:
+                now = self.clock()
+                reason = f"check {check.file} failed: {problem}"
+                return model.Decision("roll-back", model.rolled_back(state, now, reason),
+                                      reason=reason)
+            self.say(f"{self.alias}: check {check.file} passed on version {state.new}")
+        return model.Decision("shift", model.checked(state, self.clock()))
+
+    def _check(self, version: str, check: Check) -> str | None:
+        """What is wrong with the new version's answer to the check's event, or None."""
+        answer = self.aws.call("lambda", "invoke", idempotent=False, FunctionName=self.function,
+                               Qualifier=version, Payload=check.event.encode())
+        body = answer["Payload"].read().decode(errors="replace")
+        if answer.get("FunctionError"):
+            return f"the function raised an error: {body[:300]}"
+        if check.expect is None:
+            return None
+        try:
+            got = json.loads(body)
+        except ValueError:
+            return f"the answer is not JSON: {body[:300]}"
+        if not model.subset(check.expect, got):
+            return (f"the answer {json.dumps(got)[:300]} does not contain "
+                    f"{json.dumps(check.expect)[:300]}")
+        return None
+
+    def _finished(self, state: RolloutState) -> RolloutState:
+        if state.phase == model.ROLLED_BACK:
+            raise model.RolledBack(
+                f"the rollout of version {state.new} of {self.function} was rolled back: "
+                f"{state.reason}; alias {self.alias} is on version {state.old}",
+                hint="fix the cause and deploy again")
+        return state
+
+    def abort(self, reason: str = "aborted") -> RolloutState:
+        """Roll back now: the alias on the old version alone."""
+        while True:
+            alias = self.read()
+            state = alias.state or self.current()
+            if state.final:
+                return state
+            back = model.rolled_back(state, self.clock(), reason)
+            try:
+                self.write(back, alias.revision_id)
+            except ConcurrentChangeError:
+                continue
+            self.say(f"{self.alias}: {model.describe(back)}")
+            return back
+
+
+def checks_from(items: Sequence[Mapping[str, Any]]) -> tuple[Check, ...]:
+    """The checks a BuildResult's rollout carries."""
+    return tuple(Check(str(c.get("file", "?")), str(c.get("event", "{}")), c.get("expect"))
+                 for c in items)
+
+
+def checks_from_files(paths: Sequence[str]) -> tuple[Check, ...]:
+    """Checks from event files on this machine (`rollout continue --check FILE`)."""
+    from pathlib import Path
+
+    checks = []
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+            json.loads(text)
+        except (OSError, ValueError) as error:
+            raise RolloutError(f"--check {path}: {error}") from None
+        checks.append(Check(path, text))
+    return tuple(checks)
+
+
+def describe_alias(driver: Driver) -> list[str]:
+    """`lambda3 rollout status`: the recorded state, the routing and the alarms."""
+    alias = driver.read()
+    routing = ", ".join(f"version {v} {w * 100:g}%" for v, w in alias.weights.items())
+    lines = [f"{driver.function}:{driver.alias} -> version {alias.version}"
+             + (f" (+ {routing})" if routing else "")]
+    if alias.state is None:
+        return lines + ["no rollout recorded on this alias"]
+    lines.append(model.describe(alias.state))
+    if alias.state.alarms:
+        try:
+            states = driver.alarm_states(alias.state.alarms)
+        except AwsError as error:
+            states = {name: f"unreadable ({error.code})" for name in alias.state.alarms}
+        lines.append("alarms: " + ", ".join(f"{n} {states.get(n, 'missing')}"
+                                            for n in alias.state.alarms))
+    return lines

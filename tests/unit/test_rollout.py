@@ -1,0 +1,167 @@
+"""The rollout model: strategies, their weights, the state on the alias, the next move."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from builder.rollout import (
+    CHECKS,
+    COMPLETE,
+    MAX_DESCRIPTION,
+    ROLLED_BACK,
+    SHIFTING,
+    Figures,
+    Health,
+    RolloutError,
+    Strategy,
+    checked,
+    decide,
+    decode,
+    encode,
+    parse_strategy,
+    release_settings,
+    start_state,
+    subset,
+    tripped,
+    update_alias_args,
+)
+
+T0 = 1_800_000_000.0
+
+
+@pytest.mark.parametrize("text, kind, weights", [
+    ("all-at-once", "all-at-once", ()),
+    (None, "all-at-once", ()),
+    ("canary 10 5", "canary", (0.1,)),
+    ("Canary 10% 5m", "canary", (0.1,)),
+    ("linear 25 every 1", "linear", (0.25, 0.5, 0.75)),
+    ("linear 30 every 2", "linear", (0.3, 0.6, 0.9)),
+    ("linear 50 every 1", "linear", (0.5,)),
+])
+def test_strategies_and_their_weights(text, kind, weights):
+    strategy = parse_strategy(text)
+    assert strategy.kind == kind
+    assert strategy.weights() == weights
+    assert parse_strategy(strategy.text()) == strategy
+
+
+@pytest.mark.parametrize("text, says", [
+    ("canary 0 5", "above 0 and below 100"),
+    ("canary 100 5", "above 0 and below 100"),
+    ("linear 10 every 0", "minutes must be above 0"),
+    ("blue-green", "is not a strategy"),
+    ("canary 10", "is not a strategy"),
+])
+def test_bad_strategies_are_refused_with_the_forms_allowed(text, says):
+    with pytest.raises(RolloutError, match=says) as caught:
+        parse_strategy(text)
+    if "not a strategy" in says:
+        assert "canary <percent> <minutes>" in str(caught.value)
+
+
+def test_the_state_round_trips_through_the_alias_description():
+    state = start_state(parse_strategy("canary 10 5"), "3", "4", T0, alarms=("shop-5xx",),
+                        max_error_rate=0.02)
+    text = encode(state)
+    assert text.startswith("lambda3-rollout ") and len(text) <= MAX_DESCRIPTION
+    assert decode(text) == replace(state, started=int(T0), since=int(T0))
+    assert decode("a description a person wrote") is None
+    assert decode("lambda3-rollout {not json") is None
+
+
+def test_too_many_alarm_names_for_a_description_are_refused_with_the_fix():
+    state = start_state(Strategy("canary", 10, 5), "1", "2", T0,
+                        alarms=tuple(f"a-very-long-alarm-name-number-{i}" for i in range(8)))
+    with pytest.raises(RolloutError, match="composite alarm"):
+        encode(state)
+
+
+def test_a_long_rollback_reason_is_shortened_to_fit():
+    state = start_state(Strategy("canary", 10, 5), "1", "2", T0)
+    back = replace(state, phase=ROLLED_BACK, reason="x" * 400)
+    assert len(encode(back)) <= MAX_DESCRIPTION
+    assert decode(encode(back)).reason.endswith("...")
+
+
+def test_routing_keeps_the_old_version_and_weighs_the_new_one():
+    state = start_state(Strategy("canary", 10, 5), "1", "2", T0)
+    assert state.phase == SHIFTING and state.routing() == ("1", {"2": 0.1})
+    assert replace(state, phase=COMPLETE).routing() == ("2", {})
+    assert replace(state, phase=ROLLED_BACK).routing() == ("1", {})
+    args = update_alias_args("f", "live", state, None)
+    assert "RevisionId" not in args and args["RoutingConfig"] == {
+        "AdditionalVersionWeights": {"2": 0.1}}
+    assert update_alias_args("f", "live", state, "rev-1")["RevisionId"] == "rev-1"
+
+
+def test_with_checks_no_traffic_moves_until_they_pass():
+    state = start_state(Strategy("linear", 50, 1), "1", "2", T0, checks=True)
+    assert state.phase == CHECKS and state.routing() == ("1", {})
+    assert decide(state, T0 + 3600, Health()).action == "checks"
+    after = checked(state, T0 + 10)
+    assert after.routing() == ("1", {"2": 0.5}) and after.started == T0 + 10
+    whole = checked(start_state(Strategy(), "1", "2", T0, checks=True), T0)
+    assert whole.phase == COMPLETE and whole.routing() == ("2", {})
+
+
+def test_a_healthy_linear_rollout_waits_shifts_and_completes():
+    state = start_state(Strategy("linear", 50, 2), "1", "2", T0)
+    wait = decide(state, T0 + 60, Health())
+    assert (wait.action, wait.until) == ("wait", T0 + 120)
+    done = decide(state, T0 + 120, Health())
+    assert done.action == "complete" and done.state.routing() == ("2", {})
+
+    linear = start_state(Strategy("linear", 25, 1), "1", "2", T0)
+    moves = []
+    now = T0
+    while not linear.final:
+        now += 60
+        decision = decide(linear, now, Health())
+        moves.append((decision.action, decision.state.weight))
+        linear = decision.state
+    assert moves == [("shift", 0.5), ("shift", 0.75), ("complete", 1.0)]
+
+
+def test_an_alarm_in_alarm_or_a_missing_one_rolls_back_at_once():
+    state = start_state(Strategy("canary", 10, 5), "1", "2", T0, alarms=("a", "b"))
+    assert decide(state, T0 + 1, Health({"a": "OK", "b": "INSUFFICIENT_DATA"})).action == "wait"
+    back = decide(state, T0 + 1, Health({"a": "OK", "b": "ALARM"}))
+    assert back.action == "roll-back" and back.reason == "alarm b is in ALARM"
+    assert back.state.routing() == ("1", {}) and back.state.reason == back.reason
+    assert tripped(state, Health({"a": "OK"})) == "alarm b does not exist"
+
+
+def test_the_error_guard_compares_the_new_version_with_the_old():
+    state = start_state(Strategy("canary", 10, 5), "1", "2", T0, max_error_rate=0.05)
+    same = Health(new=Figures(100, 3), old=Figures(1000, 30))
+    assert tripped(state, same) is None
+    worse = Health(new=Figures(100, 9), old=Figures(1000, 30))
+    assert "failed 9.0% of 100 invocations" in tripped(state, worse)
+    throttled = Health(new=Figures(10, 0, 10), old=Figures(100, 0))
+    assert "10 throttles" in tripped(state, throttled)
+    assert tripped(state, Health(new=Figures(), old=Figures(10, 10))) is None  # no traffic yet
+
+
+def test_subset_matching():
+    assert subset({"ok": True}, {"ok": True, "v": 2})
+    assert subset({"a": {"b": [1, {"c": 2}]}}, {"a": {"b": [1, {"c": 2, "d": 3}]}, "e": 0})
+    assert not subset({"ok": True}, {"ok": False})
+    assert not subset({"a": [1]}, {"a": [1, 2]})
+    assert not subset({"a": 1}, [1])
+
+
+def test_release_settings_read_check_events_through_the_reader():
+    files = {"events/smoke.json": '{"ping": 1}'}
+    document = {"rollout": "canary 5 10", "alarms": ["x"], "max_error_rate": 0.01,
+                "checks": ["events/smoke.json", {"event": "events/smoke.json",
+                                                 "expect": {"pong": 1}}],
+                "prune": {"keep": 3}}
+    release = release_settings(document, files.__getitem__)
+    assert release.rollout == "canary 5 10" and release.alarms == ("x",)
+    assert release.prune_keep == 3 and release.max_error_rate == 0.01
+    assert [(c.file, c.expect) for c in release.checks] == [
+        ("events/smoke.json", None), ("events/smoke.json", {"pong": 1})]
+    with pytest.raises(RolloutError, match="not JSON"):
+        release_settings({"checks": ["bad.json"]}, {"bad.json": "{"}.__getitem__)
+    assert release_settings({}, files.__getitem__).rollout is None
