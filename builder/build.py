@@ -23,8 +23,16 @@ from urllib.parse import urlsplit
 
 from builder import limits
 from builder.errors import InstallError, LimitError, SpecError
-from builder.package import (Entry, ZipStats, ensure_free_space, entry_for, make_zip, no_space,
-                             walk_entries, zip_stats)
+from builder.package import (
+    Entry,
+    ZipStats,
+    ensure_free_space,
+    entry_for,
+    make_zip,
+    no_space,
+    walk_entries,
+    zip_stats,
+)
 from builder.runtimes import Target, is_native, make_target, provided_versions
 from builder.timing import Timings
 

@@ -154,7 +154,7 @@ def _write_zip(ordered: list[Entry], sizes: list[int], dest: Path, threads: int,
     unzipped = 0
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
             ThreadPoolExecutor(max_workers=threads) as pool:
-        for batch in _batches(list(zip(ordered, sizes)), threads):
+        for batch in _batches(list(zip(ordered, sizes, strict=True)), threads):
             small = {entry.arcname: pool.submit(_read_and_compress, entry, size, level)
                      for entry, size in batch if size <= SMALL_FILE}
             for entry, size in batch:
@@ -195,7 +195,7 @@ def check_unzipped(entries: Sequence[Entry], sizes: Sequence[int], limit: int,
     total = sum(sizes)
     if total <= limit:
         return
-    biggest = sorted(zip(sizes, (e.arcname for e in entries)), reverse=True)[:3]
+    biggest = sorted(zip(sizes, (e.arcname for e in entries), strict=True), reverse=True)[:3]
     named = ", ".join(f"{_shown(name)} {limits.human(size)}" for size, name in biggest)
     raise LimitError(f"{what}: the files add up to {limits.human(total)} unzipped, over "
                      f"Lambda's {limits.human(limit)} limit (biggest: {named})",

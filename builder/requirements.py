@@ -6,12 +6,14 @@ includes are files, never URLs; options are spelled as pip spells them (lowercas
 environment variables are not expanded. Anything else is a SpecError naming the file (as
 the repository has it) and the line. Editables become regular installs; git requirements
 are fetched by lambda3 itself (Lambda has no git) and replaced by their checkout.
-`requirement_inputs` lists every file in the repository that decides what is installed. The token for the source host goes only to that fetch, and
-only over https to that host: never to a child process, file or message.
+`requirement_inputs` lists every file in the repository that decides what is installed.
+The token for the source host goes only to that fetch, and only over https to that host:
+never to a child process, file or message.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
@@ -166,6 +168,12 @@ class RequirementFiles:
 
     def _path(self, value: str, source: Path, number: int) -> Path:
         path = self._inside(source.parent / value, source, number, value)
+        if path not in self.inputs and path.is_dir():
+            link = _link_outside(path, self._roots)
+            if link is not None:
+                raise _error(f"{value!r}: {link.relative_to(path).as_posix()} is a symlink to "
+                             "outside the repository", self.shown(source), number,
+                             hint="an installer would copy what it points to")
         self.inputs.setdefault(path, None)
         return path
 
@@ -257,6 +265,19 @@ def _resolve(path: Path) -> Path | None:
         return path.resolve()
     except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13, OSError after
         return None
+
+
+def _link_outside(folder: Path, roots: Sequence[Path]) -> Path | None:
+    """The first symlink under `folder` that resolves outside `roots` (or loops)."""
+    for directory, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for name in sorted(dirnames + filenames):
+            child = Path(directory, name)
+            if child.is_symlink():
+                real = _resolve(child)
+                if real is None or not any(real.is_relative_to(root) for root in roots):
+                    return child
+    return None
 
 
 def _file_url_path(url: str) -> str:

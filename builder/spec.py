@@ -20,8 +20,7 @@ from typing import Any
 
 from builder.buildfile import parse_build_file, read_build_file
 from builder.errors import SpecError
-from builder.paths import (collect_files, compile_glob, join_path, normalise_path,
-                           resolve_in_repo)
+from builder.paths import collect_files, compile_glob, join_path, normalise_path, resolve_in_repo
 from builder.schema import JsonPath, SchemaError, format_path, validate_build_file
 
 BUILD_FILES = ("build.yaml", "build.yml", "build.json")

@@ -10,7 +10,8 @@ import pytest
 
 from builder.build import BuildOptions, build
 
-SPEC = "function:\n  runtimes: [python3.11]\n  files: [app.py]\nlayers:\n  dependencies: [requirements.txt]\n"
+SPEC = ("function:\n  runtimes: [python3.11]\n  files: [app.py]\n"
+        "layers:\n  dependencies: [requirements.txt]\n")
 
 
 class Installer:

@@ -139,3 +139,17 @@ def test_long_lines_are_read_in_linear_time(repo, tmp_path):
     started = time.monotonic()
     rewrite(repo, tmp_path, " " * 200_000 + "x\n" + "./a" + "[" * 200_000 + "]\n")
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("line", ["./localpkg", "-e ./localpkg", "x @ file:./localpkg",
+                                  "--find-links ./localpkg"])
+def test_a_local_folder_with_a_symlink_out_of_the_repository_is_refused(repo, tmp_path, line):
+    (repo / "localpkg" / "data").mkdir()
+    (repo / "localpkg" / "data" / "environ").symlink_to("/proc/self/environ")
+    error = refused(repo, tmp_path, line + "\n")
+    assert "data/environ is a symlink to outside the repository" in error.message
+
+
+def test_a_local_folder_with_a_symlink_inside_the_repository_is_fine(repo, tmp_path):
+    (repo / "localpkg" / "shared.txt").symlink_to(repo / "base.txt")
+    assert str(repo.resolve() / "localpkg") in rewrite(repo, tmp_path, "./localpkg\n")
