@@ -27,13 +27,21 @@ def read_build_file(path: Path, name: str) -> str:
     """The text of the build file at `path` (`name` in messages): a regular file, UTF-8."""
     if not path.is_file():
         raise SpecError("the build file is not a regular file", file=name)
-    if path.stat().st_size > MAX_BUILD_FILE_BYTES:
-        raise SpecError(f"the build file is larger than {MAX_BUILD_FILE_BYTES} bytes", file=name)
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        if path.stat().st_size > MAX_BUILD_FILE_BYTES:
+            raise SpecError(f"the build file is larger than {MAX_BUILD_FILE_BYTES} bytes",
+                            file=name)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BUILD_FILE_BYTES + 1)  # it may have grown since
+        if len(data) > MAX_BUILD_FILE_BYTES:
+            raise SpecError(f"the build file is larger than {MAX_BUILD_FILE_BYTES} bytes",
+                            file=name)
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SpecError(f"the build file is not UTF-8 text ({exc.reason} at byte {exc.start})",
                         file=name) from None
+    except OSError as exc:
+        raise SpecError(f"the build file cannot be read: {exc.strerror}", file=name) from None
 
 
 def parse_build_file(text: str, file: str) -> tuple[Any, dict[JsonPath, int]]:

@@ -199,3 +199,12 @@ def test_a_component_listing_overlapping_folders_is_bounded(tmp_path):
     assert len(collect_files(tmp_path, spec, "function", max_entries=100)) == 31
     with pytest.raises(SpecError, match="more than 20 files"):
         collect_files(tmp_path, spec, "function", max_entries=20)
+
+
+def test_an_unreadable_build_file_is_a_spec_error():
+    from builder.buildfile import read_build_file
+
+    mem = Path("/proc/self/mem")  # a regular file whose first page cannot be read (EIO)
+    with pytest.raises(SpecError, match="cannot be read") as failure:
+        read_build_file(mem, "build.yaml")
+    assert failure.value.file == "build.yaml"
