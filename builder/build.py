@@ -124,12 +124,20 @@ class BuildOutput:
 
 
 def build(options: BuildOptions, *, runner=None, timings: Timings | None = None) -> BuildOutput:
-    from builder.source import fetch_source
-    from builder.spec import load_spec
+    from builder.source import fetch_source, remove_checkout
 
     timings = timings or Timings()
     with timings.step("fetch"):
         checkout = fetch_source(options.source, options.ref, options.workdir, token=options.token)
+    try:
+        return _build_checkout(options, checkout, runner, timings)
+    finally:
+        remove_checkout(checkout)  # a fresh one per request; the zips are in out_dir
+
+
+def _build_checkout(options: BuildOptions, checkout, runner, timings: Timings) -> BuildOutput:
+    from builder.spec import load_spec
+
     with timings.step("spec"):
         spec = load_spec(checkout.root, options.build_file)
         selected = select_components(spec, options.components)

@@ -23,8 +23,9 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+
+from builder.paths import matches
 
 _TEST_DIRS = frozenset({"tests", "test"})
 _DOC_TEST_DIRS = _TEST_DIRS | {"docs", "doc", "examples"}
@@ -66,54 +67,6 @@ def strip_tree(root: Path, *, keep: Sequence[str] = (), exclude: Sequence[str] =
     _prune_empty_dirs(root, chosen)
     rewrite_records(root)
     return StripResult(len(chosen), removed_bytes)
-
-
-def matches(path: str, patterns: Sequence[str]) -> bool:
-    """True if `path` (posix, relative) or one of its parent directories matches a glob.
-
-    A pattern without `/` matches a single name at any depth (`*.pyi`, `tests`); one with
-    `/` is anchored at the root (`pandas/tests/**`, `botocore/data/ec2`). `*` and `?` stay
-    within a name, `**` spans directories.
-    """
-    parts = path.strip("/").split("/")
-    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    for pattern in patterns:
-        pattern = pattern.strip("/")
-        if not pattern:
-            continue
-        regex = _glob_regex(pattern)
-        candidates = prefixes if "/" in pattern else parts
-        if any(regex.fullmatch(c) for c in candidates):
-            return True
-    return False
-
-
-@lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        char = pattern[i]
-        end = pattern.find("]", i + 2) if char == "[" else -1
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif end > 0:
-            body = pattern[i + 1:end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-            i = end
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile("".join(out))
 
 
 def _list_files(root: Path) -> list[str]:
