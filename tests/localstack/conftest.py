@@ -31,7 +31,7 @@ from tests.localstack.project import Project
 
 HERE = Path(__file__).resolve().parent
 ACCOUNT = "000000000000"  # LocalStack's default account
-PREPARE_SECONDS = "1"  # how long the executor plugin keeps a version Pending / InProgress
+PREPARE_SECONDS = "0.5"  # how long the executor plugin keeps a version Pending / InProgress
 
 
 def _wanted() -> str | None:
@@ -52,6 +52,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's, for --dist loadgroup")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     ours = [item for item in items if HERE in Path(str(item.path)).resolve().parents]
     skip_reason = _wanted() if ours else None
