@@ -2,9 +2,12 @@
 
 The same two calls the actions toolkit and aws-actions/configure-aws-credentials make:
 GET `$ACTIONS_ID_TOKEN_REQUEST_URL&audience=AUD` with the request token as a bearer token,
-then STS `AssumeRoleWithWebIdentity`. The failures users actually hit get messages that say
-what to change: the missing `id-token: write` permission, and a role trust policy that does
-not match the token (shown next to the token's own `sub` and `aud`).
+then STS `AssumeRoleWithWebIdentity` (with `role-external-id`, STS `AssumeRole` on the
+credentials already in the environment instead, as configure-aws-credentials does). The
+token is fetched with the standard library: the action's only dependency is boto3. The
+failures users actually hit get messages that say what to change: the missing
+`id-token: write` permission, and a role trust policy that does not match the token (shown
+next to the token's own `sub` and `aud`).
 """
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ from typing import Any
 from urllib.parse import quote
 
 from builder.errors import Lambda3Error
+
+# (url, headers, timeout) -> (HTTP status, body)
+HttpGet = Callable[[str, Mapping[str, str], float], "tuple[int, bytes]"]
 
 GITHUB_ISSUER_HOST = "token.actions.githubusercontent.com"
 RETRYABLE_STS_CODES = frozenset({
@@ -36,6 +42,7 @@ class Credentials:
     secret_access_key: str = field(repr=False)
     session_token: str = field(repr=False)
     expiration: str | None = None
+    account_id: str | None = None
 
     def as_session_kwargs(self) -> dict[str, str]:
         return {
@@ -70,32 +77,47 @@ def missing_id_token_error() -> OidcError:
     )
 
 
-def fetch_id_token(request: IdTokenRequest, audience: str, *, http: Any,
+def fetch_id_token(request: IdTokenRequest, audience: str, *, http: HttpGet | None = None,
                    sleep: Callable[[float], None] = time.sleep, attempts: int = 3) -> str:
-    """The runtime's signed JWT for `audience`; `http` is a requests.Session."""
-    import requests
-
+    """The runtime's signed JWT for `audience`; `http` defaults to urllib (`urllib_get`)."""
+    http = http or urllib_get
     url = f"{request.url}&audience={quote(audience, safe='')}"
     headers = {"Authorization": f"Bearer {request.token}", "Accept": "application/json"}
     for attempt in range(1, attempts + 1):
         try:
-            response = http.get(url, headers=headers, timeout=30)
-        except requests.RequestException as exc:
+            status, body = http(url, headers, 30.0)
+        except OSError as exc:
             problem = f"could not reach the GitHub OIDC token endpoint ({type(exc).__name__})"
         else:
-            if response.status_code == 200:
-                return _token_value(response)
-            problem = f"the GitHub OIDC token endpoint answered HTTP {response.status_code}"
-            if response.status_code < 500 and response.status_code != 429:
+            if status == 200:
+                return _token_value(body)
+            problem = f"the GitHub OIDC token endpoint answered HTTP {status}"
+            if status < 500 and status != 429:
                 break
         if attempt < attempts:
             sleep(2 ** attempt)
     raise OidcError(problem, hint="check that the job has `permissions: id-token: write`")
 
 
-def _token_value(response: Any) -> str:
+def urllib_get(url: str, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
+    """GET with the standard library: (status, body), an HTTP error status included."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    if urllib.parse.urlsplit(url).scheme not in {"https", "http"}:
+        raise OidcError("ACTIONS_ID_TOKEN_REQUEST_URL is not an http(s) URL")
+    request = urllib.request.Request(url, headers=dict(headers))  # noqa: S310 - checked
     try:
-        value = response.json()["value"]
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def _token_value(body: bytes) -> str:
+    try:
+        value = json.loads(body)["value"]
     except (ValueError, KeyError, TypeError):
         value = None
     if not isinstance(value, str) or value.count(".") != 2:
@@ -112,37 +134,59 @@ def decode_claims(jwt: str) -> dict[str, Any]:
         return {}
 
 
-def assume_role(sts: Any, *, role_arn: str, session_name: str, id_token: str,
-                duration: int = 3600, sleep: Callable[[float], None] = time.sleep,
-                attempts: int = 4) -> Credentials:
-    """STS AssumeRoleWithWebIdentity, retried on throttling and IdP communication errors."""
+def assume_role(sts: Any, *, role_arn: str, session_name: str, id_token: str | None = None,
+                external_id: str | None = None, duration: int = 3600,
+                sleep: Callable[[float], None] = time.sleep, attempts: int = 4) -> Credentials:
+    """AssumeRoleWithWebIdentity with `id_token`; without one, AssumeRole on the credentials
+    `sts` signs with (and `external_id`). Retried on throttling and IdP communication errors."""
     from botocore.exceptions import ClientError
 
+    params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name,
+                              "DurationSeconds": duration}
+    if id_token:
+        call, params["WebIdentityToken"] = sts.assume_role_with_web_identity, id_token
+    else:
+        call = sts.assume_role
+        if external_id:
+            params["ExternalId"] = external_id
     for attempt in range(1, attempts + 1):
         try:
-            answer = sts.assume_role_with_web_identity(
-                RoleArn=role_arn, RoleSessionName=session_name,
-                WebIdentityToken=id_token, DurationSeconds=duration,
-            )
+            answer = call(**params)
             break
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code not in RETRYABLE_STS_CODES or attempt == attempts:
                 raise sts_error(exc, role_arn=role_arn, id_token=id_token) from None
             sleep(2 ** attempt)
+    return _credentials(answer)
+
+
+def _credentials(answer: Mapping[str, Any]) -> Credentials:
     creds = answer["Credentials"]
     expiration = creds.get("Expiration")
+    arn = str(answer.get("AssumedRoleUser", {}).get("Arn", ""))
     return Credentials(
         access_key_id=creds["AccessKeyId"], secret_access_key=creds["SecretAccessKey"],
         session_token=creds["SessionToken"],
         expiration=expiration.isoformat() if hasattr(expiration, "isoformat") else expiration,
+        account_id=account_of(arn),
     )
 
 
-def sts_error(exc: Any, *, role_arn: str, id_token: str) -> OidcError:
+def account_of(arn: str) -> str | None:
+    """The account id field of an ARN (`arn:aws:sts::123456789012:assumed-role/...`)."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
+def sts_error(exc: Any, *, role_arn: str, id_token: str | None) -> OidcError:
     """An STS ClientError as a message that says what to change."""
     error = exc.response.get("Error", {})
     code, message = error.get("Code", "Unknown"), error.get("Message", "")
+    if not id_token:
+        return OidcError(f"STS AssumeRole failed for {role_arn}: {code}: {message}",
+                         hint="the role's trust policy must let these credentials in "
+                              "(with the role-external-id it requires, if any)")
     claims = decode_claims(id_token)
     if code == "AccessDenied" and "AssumeRoleWithWebIdentity" in message:
         return OidcError(
@@ -179,8 +223,8 @@ def _repo_from_sub(sub: str) -> str | None:
     return match.group(1) if match else None
 
 
-def exchange(request: IdTokenRequest, *, sts: Any, http: Any, role_arn: str, audience: str,
-             session_name: str, duration: int = 3600,
+def exchange(request: IdTokenRequest, *, sts: Any, http: HttpGet | None, role_arn: str,
+             audience: str, session_name: str, duration: int = 3600,
              sleep: Callable[[float], None] = time.sleep,
              mask: Callable[[str], None] = lambda secret: None) -> Credentials:
     """ID token from the runner, then credentials for `role_arn`; `mask` is called with

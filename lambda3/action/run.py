@@ -38,6 +38,9 @@ class ActionSettings:
     audience: str = "sts.amazonaws.com"
     role_session_name: str = "lambda3"
     role_duration: int = 3600
+    role_external_id: str | None = None
+    mask_account_id: bool = True
+    allowed_account_ids: tuple[str, ...] = ()
     build_file: str | None = None
     components: tuple[str, ...] = ()
     alias: str | None = None
@@ -59,7 +62,10 @@ class ActionSettings:
         github_repo = get("GITHUB_REPOSITORY")
         server = (get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
         settings = cls(
-            aws_region=_required(get("LAMBDA3_AWS_REGION"), "aws-region"),
+            aws_region=_required(
+                get("LAMBDA3_AWS_REGION") or get("AWS_REGION") or get("AWS_DEFAULT_REGION"),
+                "aws-region", hint="set `aws-region:` under `with:`, or AWS_REGION in the "
+                                   "job's environment"),
             function_name=_required(get("LAMBDA3_FUNCTION_NAME") or _repo_name(github_repo),
                                     "function-name"),
             repository=_required(get("LAMBDA3_REPOSITORY")
@@ -70,7 +76,11 @@ class ActionSettings:
             audience=get("LAMBDA3_AUDIENCE") or "sts.amazonaws.com",
             role_session_name=oidc.session_name_for(
                 get("LAMBDA3_ROLE_SESSION_NAME") or f"lambda3-{get('GITHUB_RUN_ID') or 'local'}"),
-            role_duration=_integer(get("LAMBDA3_ROLE_DURATION"), "role-duration", 3600),
+            role_duration=_integer(get("LAMBDA3_ROLE_DURATION"), "role-duration-seconds", 3600),
+            role_external_id=get("LAMBDA3_ROLE_EXTERNAL_ID"),
+            mask_account_id=parse_bool(get("LAMBDA3_MASK_AWS_ACCOUNT_ID"),
+                                       "mask-aws-account-id", default=True),
+            allowed_account_ids=parse_account_ids(environ.get("LAMBDA3_ALLOWED_ACCOUNT_IDS", "")),
             build_file=get("LAMBDA3_BUILD_FILE"),
             components=parse_components(environ.get("LAMBDA3_COMPONENTS", "")),
             alias=get("LAMBDA3_ALIAS"),
@@ -99,6 +109,16 @@ def parse_components(text: str) -> tuple[str, ...]:
     return tuple(name for name in re.split(r"[\s,]+", text) if name)
 
 
+def parse_account_ids(text: str) -> tuple[str, ...]:
+    """`allowed-account-ids`: 12-digit account ids separated by commas (or spaces)."""
+    ids = parse_components(text)
+    wrong = [value for value in ids if not re.fullmatch(r"\d{12}", value)]
+    if wrong:
+        raise SettingsError(f"the input allowed-account-ids holds {wrong[0]!r}",
+                            hint="list 12-digit AWS account ids, separated by commas")
+    return ids
+
+
 def parse_bool(value: str | None, name: str, *, default: bool) -> bool:
     if value is None:
         return default
@@ -115,9 +135,10 @@ def _integer(value: str | None, name: str, default: int) -> int:
     return int(value)
 
 
-def _required(value: str | None, name: str) -> str:
+def _required(value: str | None, name: str, hint: str | None = None) -> str:
     if not value:
-        raise SettingsError(f"the input {name} is required", hint=f"set `{name}:` under `with:`")
+        raise SettingsError(f"the input {name} is required",
+                            hint=hint or f"set `{name}:` under `with:`")
     return value
 
 
@@ -139,7 +160,13 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except Lambda3Error as exc:
         toolkit.error(str(exc), title="lambda3 settings")
         return 1
-    return run(settings, ambient=_ambient_credentials(environ))
+    try:
+        return run(settings, ambient=_ambient_credentials(environ))
+    except Exception as exc:  # one escaped annotation, never a traceback of inputs
+        redact = Redactor()
+        redact.add(settings.github_token)
+        toolkit.error(redact(f"unexpected {type(exc).__name__}: {exc}"), title="lambda3")
+        return 1
 
 
 def _ambient_credentials(environ: Mapping[str, str]) -> dict[str, str]:
@@ -154,18 +181,20 @@ def _ambient_credentials(environ: Mapping[str, str]) -> dict[str, str]:
 def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = None,
         make_session: Callable[..., Any] | None = None, ambient: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep) -> int:
-    """Credentials, the builder invoke, then outputs, summary and annotations. Exit code."""
+    """Credentials, the builder invoke, then outputs, summary and annotations. Exit code.
+    `http` is the OIDC token fetch (`oidc.HttpGet`, default urllib)."""
     out = stream or sys.stdout
     toolkit.add_mask(settings.github_token, stream=out)
     try:
-        clients = _clients(settings, out=out, http=http, make_session=make_session,
-                           ambient=ambient or {}, sleep=sleep)
+        clients, account = _clients(settings, out=out, http=http, make_session=make_session,
+                                    ambient=ambient or {}, sleep=sleep)
+        _write_outputs(settings, {"aws-account-id": account})
         result = _invoke(settings, clients, out)
     except Lambda3Error as exc:
         return _report_failure(settings, Failure.of(exc), out)
     if not result.ok:
         return _report_failure(settings, result.error or Failure(), out)
-    _write_outputs(settings, result)
+    _write_outputs(settings, outputs_from_result(result))
     if settings.summary_path:
         toolkit.append_summary(summary.render_summary(
             result, function=settings.function_name, dry_run=settings.dry_run),
@@ -177,8 +206,9 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
 
 def _clients(settings: ActionSettings, *, out: TextIO, http: Any,
              make_session: Callable[..., Any] | None, ambient: Mapping[str, str],
-             sleep: Callable[[float], None]) -> Clients:
-    """Clients on the ambient credentials, or on those of the role assumed through OIDC."""
+             sleep: Callable[[float], None]) -> tuple[Clients, str]:
+    """Clients on the ambient credentials, or on those of the role assumed (GitHub OIDC, or
+    AssumeRole with `role-external-id`), and the account they belong to, checked."""
     def clients(credentials: Mapping[str, str]) -> Clients:
         session = make_session(region_name=settings.aws_region, **credentials) \
             if make_session else None
@@ -186,20 +216,59 @@ def _clients(settings: ActionSettings, *, out: TextIO, http: Any,
                        credentials=credentials, session=session)
 
     if not settings.role_to_assume:
-        return clients(ambient)
-    if settings.id_token_request is None:
-        raise oidc.missing_id_token_error()
-    if http is None:
-        import requests
+        chosen = clients(ambient)
+        account = _check_account(settings, _caller_account(chosen), out)
+        return chosen, account
+    def mask(secret: str) -> None:
+        toolkit.add_mask(secret, stream=out)
 
-        http = requests.Session()
-    creds = oidc.exchange(settings.id_token_request, sts=_unsigned_sts(clients({})),
-                          http=http, role_arn=settings.role_to_assume,
-                          audience=settings.audience, session_name=settings.role_session_name,
-                          duration=settings.role_duration, sleep=sleep,
-                          mask=lambda secret: toolkit.add_mask(secret, stream=out))
+    if settings.role_external_id:
+        creds = oidc.assume_role(clients(ambient).client("sts"), role_arn=settings.role_to_assume,
+                                 session_name=settings.role_session_name,
+                                 external_id=settings.role_external_id,
+                                 duration=settings.role_duration, sleep=sleep)
+        for secret in (creds.access_key_id, creds.secret_access_key, creds.session_token):
+            mask(secret)
+    elif settings.id_token_request is None:
+        raise oidc.missing_id_token_error()
+    else:
+        creds = oidc.exchange(settings.id_token_request, sts=_unsigned_sts(clients({})),
+                              http=http, role_arn=settings.role_to_assume,
+                              audience=settings.audience, session_name=settings.role_session_name,
+                              duration=settings.role_duration, sleep=sleep, mask=mask)
+    account = _check_account(settings, creds.account_id or "", out)
     _say(f"lambda3: assumed {settings.role_to_assume} as {settings.role_session_name}", out)
-    return clients(creds.as_session_kwargs())
+    return clients(creds.as_session_kwargs()), account
+
+
+def _caller_account(clients: Clients) -> str:
+    """The account of the ambient credentials (STS GetCallerIdentity)."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        return str(clients("sts").get_caller_identity()["Account"])
+    except NoCredentialsError:
+        raise oidc.OidcError("no AWS credentials are available to this job",
+                             hint="set role-to-assume (GitHub OIDC), or run "
+                                  "aws-actions/configure-aws-credentials first") from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise oidc.OidcError(f"STS GetCallerIdentity refused the job's credentials: "
+                             f"{error.get('Code')}: {error.get('Message')}") from None
+    except BotoCoreError as exc:
+        raise oidc.OidcError(f"STS GetCallerIdentity failed: {exc}") from None
+
+
+def _check_account(settings: ActionSettings, account: str, out: TextIO) -> str:
+    """Mask the account id (unless told not to) and refuse one allowed-account-ids lacks."""
+    if settings.mask_account_id:
+        toolkit.add_mask(account, stream=out)
+    allowed = settings.allowed_account_ids
+    if allowed and account not in allowed:
+        raise oidc.OidcError(
+            f"the credentials are for account {account or '(unknown)'}, which "
+            f"allowed-account-ids ({', '.join(allowed)}) does not list; nothing was invoked")
+    return account
 
 
 def _unsigned_sts(clients: Clients) -> Any:
@@ -222,10 +291,10 @@ def _invoke(settings: ActionSettings, clients: Clients, out: TextIO) -> BuildRes
                               on_log_line=lambda line: _say(line, out))
 
 
-def _write_outputs(settings: ActionSettings, result: BuildResult) -> None:
+def _write_outputs(settings: ActionSettings, outputs: Mapping[str, str]) -> None:
     if not settings.output_path:
         return
-    for name, value in outputs_from_result(result).items():
+    for name, value in outputs.items():
         toolkit.set_output(name, value, path=settings.output_path)
 
 
@@ -236,7 +305,8 @@ def outputs_from_result(result: BuildResult) -> dict[str, str]:
         "code-sha256": str(result.code_sha256 or ""),
         "commit": str(result.commit or ""),
         "alias": str(result.alias or ""),
-        "layer-arns": json.dumps([layer.arn for layer in result.layers]),
+        # a dry run publishes nothing: the layers it would publish have no ARN yet
+        "layer-arns": json.dumps([layer.arn for layer in result.layers if layer.arn]),
         "changed-layers": json.dumps(list(result.changed_layers)),
     }
 
@@ -251,7 +321,7 @@ def _report_failure(settings: ActionSettings, error: Failure, out: TextIO) -> in
 
 
 def _say(line: str, out: TextIO) -> None:
-    """One line of the step's log. Text that came from inputs or results is escaped as
-    workflow-command data, so a newline in it cannot start a command of its own."""
-    out.write(line.replace("\r", "%0D").replace("\n", "%0A") + "\n")
+    """One line of the step's log, made inert (`toolkit.inert`): text from inputs or
+    results can neither start a line of its own nor be read as a workflow command."""
+    out.write(toolkit.inert(line) + "\n")
     out.flush()

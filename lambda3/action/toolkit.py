@@ -25,6 +25,17 @@ def escape_data(value: str) -> str:
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def inert(line: str) -> str:
+    """A log line the runner shows as it is, whatever text it holds: line breaks escaped
+    (%0D, %0A) so none can start a line of its own, a leading `::` (the runner trims
+    whitespace first) and `##[` (the old command syntax, matched anywhere in a line) broken."""
+    text = line.replace("\r", "%0D").replace("\n", "%0A").replace("##[", "##%5B")
+    stripped = text.lstrip()
+    if stripped.startswith("::"):
+        text = text[:len(text) - len(stripped)] + "%3A" + stripped[1:]
+    return text
+
+
 def escape_property(value: str) -> str:
     """Escape a command property value (`file=...`, `title=...`)."""
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")

@@ -4,9 +4,16 @@
 `steps.*.outputs.*`, `github.*`), runs the `run:` scripts with bash and the runner's
 variables (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_ACTION_PATH, RUNNER_TEMP, ...),
 honours workflow commands in the log (`::add-mask::` hides a value from every later line),
-and collects the step outputs, the action's outputs and the job summary.
-`actions/setup-python` is the one `uses:` step it knows: it answers with this machine's
-Python. The demo and the end-to-end tests drive the action through this.
+evaluates a step's `if:` (`steps.X.outputs.Y == 'value'` and `!=`), and collects the step
+outputs, the action's outputs and the job summary. `python3` on the scripts' PATH is this
+machine's Python itself (`python`, symlinks resolved, so no virtual environment comes with
+it), as on a runner with only python3; RUNNER_TOOL_CACHE is `tool_cache` (default: inside
+`runner_temp`, so a fresh runner temp dir is a fresh machine).
+Two `uses:` steps are known: `actions/setup-python` answers with `python`, and
+`actions/cache` restores a tar from `cache_store` (the cache service, kept across runs when
+the caller passes the same folder) and saves one after the last step on a miss, as its post
+step does. The demo, the end-to-end tests and benchmarks/action_overhead.py drive the action
+through this.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
+_CONDITION = re.compile(r"^\s*([\w.-]+)\s*(==|!=)\s*'([^']*)'\s*$")
 
 
 @dataclass
@@ -41,7 +49,10 @@ class ActionRunner:
     base_env: Mapping[str, str]
     python: str = sys.executable
     on_line: Callable[[str], None] | None = None
+    tool_cache: Path | None = None
+    cache_store: Path | None = None
     _stopped: str | None = field(default=None, init=False, repr=False)
+    _post: list = field(default_factory=list, init=False, repr=False)
 
     def run(self, inputs: Mapping[str, str]) -> ActionRun:
         import yaml
@@ -50,13 +61,18 @@ class ActionRunner:
         values = self._inputs(action.get("inputs", {}), inputs)
         steps: dict[str, dict[str, str]] = {}
         result = ActionRun(0, {}, "", [])
+        self._post = []
         for index, step in enumerate(action["runs"]["steps"]):
             step_id = step.get("id", f"step{index}")
+            if not self._condition(step.get("if"), {"inputs": values, "steps": steps}):
+                continue
             outputs, code = self._step(step, values, steps, result)
             steps[step_id] = outputs
             if code != 0:
                 result.exit_code, result.failed_step = code, step.get("name", step_id)
                 break
+        for post in reversed(self._post):
+            post()
         context = {"inputs": values, "steps": steps}
         result.outputs = {name: self._evaluate(spec.get("value", ""), context)
                           for name, spec in action.get("outputs", {}).items()}
@@ -92,17 +108,52 @@ class ActionRunner:
 
         return _EXPRESSION.sub(value, str(text))
 
+    def _condition(self, condition: str | None, context: Mapping) -> bool:
+        """A step's `if:`: absent, or `context.path == 'text'` / `!= 'text'`."""
+        if condition is None:
+            return True
+        text = str(condition).strip()
+        text = text[3:-2] if text.startswith("${{") and text.endswith("}}") else text
+        match = _CONDITION.match(text)
+        if not match:
+            raise ValueError(f"unsupported if: {condition!r}")
+        left = self._evaluate("${{ " + match.group(1) + " }}", context)
+        return (left == match.group(3)) == (match.group(2) == "==")
+
     def _step(self, step: Mapping, values, steps, result: ActionRun) -> tuple[dict, int]:
+        context = {"inputs": values, "steps": steps}
         if "uses" in step:
-            if not str(step["uses"]).startswith("actions/setup-python@"):
-                raise ValueError(f"cannot run {step['uses']} locally")
-            return {"python-path": self.python, "python-version": sys.version.split()[0]}, 0
+            uses = str(step["uses"])
+            if uses.startswith("actions/setup-python@"):
+                return {"python-path": self.python, "python-version": sys.version.split()[0]}, 0
+            if uses.startswith("actions/cache@"):
+                with_ = {k: self._evaluate(v, context) for k, v in step.get("with", {}).items()}
+                return self._cache(Path(with_["path"]), with_["key"], result), 0
+            raise ValueError(f"cannot run {uses} locally")
         if "${{" in step["run"]:
             raise ValueError(f"step {step.get('name')!r}: expressions inside run: are an "
                              "injection risk; pass values through env:")
-        context = {"inputs": values, "steps": steps}
         env = {name: self._evaluate(text, context) for name, text in step.get("env", {}).items()}
         return self._run_script(step["run"], env, result)
+
+    def _cache(self, path: Path, key: str, result: ActionRun) -> dict[str, str]:
+        """actions/cache: restore `key` into `path`, or save `path` there after the steps."""
+        store = self.cache_store or self.runner_temp / "_cache_store"
+        archive = store / f"{key}.tar"
+        if archive.is_file():
+            path.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["tar", "-xf", str(archive), "-C", str(path)], check=True)
+            self._log(f"Cache restored from key: {key}", result)
+            return {"cache-hit": "true"}
+
+        def save() -> None:
+            if path.is_dir():
+                store.mkdir(parents=True, exist_ok=True)
+                subprocess.run(["tar", "-cf", str(archive), "-C", str(path), "."], check=True)
+
+        self._post.append(save)
+        self._log(f"Cache not found for input keys: {key}", result)
+        return {"cache-hit": "false"}
 
     def _run_script(self, script: str, step_env: Mapping[str, str],
                     result: ActionRun) -> tuple[dict, int]:
@@ -114,6 +165,7 @@ class ActionRunner:
             path.write_text("")
         script_path.write_text(script)
         env = {**self.base_env, **self._runner_env(output, summary), **step_env}
+        env["PATH"] = f"{self._python3_dir()}{os.pathsep}{env.get('PATH', os.defpath)}"
         process = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_path)], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.runner_temp)
@@ -123,9 +175,18 @@ class ActionRunner:
         result.summary += summary.read_text()
         return parse_output_file(output.read_text()), code
 
+    def _python3_dir(self) -> Path:
+        """A folder whose `python3` is this machine's Python, without its venv."""
+        folder = self.runner_temp / "_python3"
+        if not (folder / "python3").exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.path.realpath(self.python), folder / "python3")
+        return folder
+
     def _runner_env(self, output: Path, summary: Path) -> dict[str, str]:
         return {
             "GITHUB_ACTIONS": "true", "CI": "true", "RUNNER_TEMP": str(self.runner_temp),
+            "RUNNER_TOOL_CACHE": str(self.tool_cache or self.runner_temp / "_tool"),
             "GITHUB_ACTION_PATH": str(self.action_dir), "GITHUB_OUTPUT": str(output),
             "GITHUB_STEP_SUMMARY": str(summary),
             "GITHUB_REPOSITORY": self.github.get("repository", ""),
@@ -147,13 +208,17 @@ class ActionRunner:
             self.on_line(line)
 
 
-    def _command(self, line: str, result: ActionRun) -> str | None:
-        """Act on a workflow command; return what the log shows for the line (None: nothing)."""
+    def _command(self, text: str, result: ActionRun) -> str | None:
+        """Act on a workflow command; return what the log shows for the line (None: nothing).
+        As the runner does, leading whitespace is trimmed before looking for `::`."""
+        line = text.lstrip()
         if self._stopped is not None:
             if line == f"::{self._stopped}::":
                 self._stopped = None
                 return None
-            return line
+            return text
+        if not line.startswith("::"):
+            return text
         if line.startswith("::add-mask::"):
             secret = line[len("::add-mask::"):].strip()
             if secret:
@@ -169,7 +234,7 @@ class ActionRunner:
         if line.startswith(("::error", "::warning", "::notice")):
             kind, _, message = line[2:].partition("::")
             return f"{kind.split()[0].capitalize()}: {message}"
-        return line
+        return text
 
 
 def parse_output_file(text: str) -> dict[str, str]:

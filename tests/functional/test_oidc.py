@@ -86,7 +86,7 @@ def test_issuer_claims_are_configurable():
 
 def test_missing_runner_variables_ask_for_id_token_write():
     with pytest.raises(oidc.OidcError) as caught:
-        oidc.exchange(oidc.IdTokenRequest.from_environ({}), sts=None, http=requests.Session(),
+        oidc.exchange(oidc.IdTokenRequest.from_environ({}), sts=None, http=None,
                       role_arn=ROLE_ARN, audience="sts.amazonaws.com", session_name="s")
     assert "permissions: id-token: write" in str(caught.value)
     assert caught.value.step == "credentials"
@@ -96,7 +96,7 @@ def test_fetch_id_token_reports_a_refused_request_token(oidc_issuer):
     request = oidc.IdTokenRequest(url=oidc_issuer.runner_env()["ACTIONS_ID_TOKEN_REQUEST_URL"],
                                   token="wrong-token")
     with pytest.raises(oidc.OidcError, match="HTTP 401") as caught:
-        oidc.fetch_id_token(request, "sts.amazonaws.com", http=requests.Session(),
+        oidc.fetch_id_token(request, "sts.amazonaws.com", http=None,
                             sleep=lambda s: None)
     assert "wrong-token" not in str(caught.value)
 
@@ -124,7 +124,7 @@ def _create_role(aws) -> None:
 
 def test_exchange_against_the_issuer_and_sts_returns_working_credentials(aws, oidc_issuer):
     _create_role(aws)
-    creds = oidc.exchange(_id_token_request(oidc_issuer), sts=_sts(aws), http=requests.Session(),
+    creds = oidc.exchange(_id_token_request(oidc_issuer), sts=_sts(aws), http=None,
                           role_arn=ROLE_ARN, audience="sts.amazonaws.com",
                           session_name="lambda3-42")
     assert creds.access_key_id and creds.secret_access_key and creds.session_token
@@ -155,7 +155,7 @@ def test_access_denied_shows_the_token_claims_next_to_the_trust_policy(aws, oidc
     sts.meta.events.register("before-call.sts.AssumeRoleWithWebIdentity",
                              _answer_with_error("AccessDenied", NOT_AUTHORIZED, calls))
     with pytest.raises(oidc.OidcError) as caught:
-        oidc.exchange(_id_token_request(oidc_issuer), sts=sts, http=requests.Session(),
+        oidc.exchange(_id_token_request(oidc_issuer), sts=sts, http=None,
                       role_arn=ROLE_ARN, audience="sts.amazonaws.com", session_name="lambda3-1",
                       sleep=lambda s: None)
     text = str(caught.value)
@@ -181,7 +181,7 @@ def test_throttling_and_idp_errors_are_retried_with_the_injected_sleep(aws, oidc
 
     sts.meta.events.register("before-call.sts.AssumeRoleWithWebIdentity", flaky)
     slept: list[float] = []
-    creds = oidc.exchange(_id_token_request(oidc_issuer), sts=sts, http=requests.Session(),
+    creds = oidc.exchange(_id_token_request(oidc_issuer), sts=sts, http=None,
                           role_arn=ROLE_ARN, audience="sts.amazonaws.com", session_name="lambda3-1",
                           sleep=slept.append)
     assert creds.access_key_id
@@ -259,14 +259,19 @@ def test_the_action_deploys_through_the_builder(aws, oidc_issuer, stand_in_build
     layer = "arn:aws:lambda:us-east-1:123456789012:layer:deps:2"
     assert json.loads(outputs["layer-arns"]) == [layer]
     assert json.loads(outputs["changed-layers"]) == ["deps"]
+    assert outputs["aws-account-id"] == "123456789012"
     lines = out.splitlines()
     assert lines[0] == f"::add-mask::{CANARY_TOKEN}"
     assert CANARY_TOKEN not in "\n".join(lines[1:])
-    assert sum(line.startswith("::add-mask::") for line in lines) == 5  # token, JWT, 3 creds
+    masks = [line for line in lines if line.startswith("::add-mask::")]
+    assert len(masks) == 6  # token, JWT, 3 credentials, the account id
+    assert masks[-1] == "::add-mask::123456789012"
+    assert lines.index(masks[-1]) < lines.index(f"lambda3: assumed {ROLE_ARN} as lambda3-77")
     start = lines.index("::group::builder log")
     token = lines[start + 1].removeprefix("::stop-commands::")
     assert lines[start + 1].startswith("::stop-commands::") and len(token) == 32
-    assert lines.index("::set-output name=version::evil") < lines.index(f"::{token}::")
+    # the builder's line is inside the stopped window, and made inert besides
+    assert lines.index("%3A:set-output name=version::evil") < lines.index(f"::{token}::")
     assert lines[lines.index(f"::{token}::") + 1] == "::endgroup::"
     summary = (tmp_path / "sum").read_text()
     assert "### lambda3 deployed `hello`" in summary and "| hello | function |" in summary
@@ -286,7 +291,7 @@ def test_the_action_reports_a_spec_error_on_the_build_file_line(aws, oidc_issuer
     assert "::error title=lambda3 spec,file=build.yaml,line=4::build.yaml:4: unknown key " \
            "'runtim'" in out
     assert "at step `spec`" in (tmp_path / "sum").read_text()
-    assert not (tmp_path / "output").exists()
+    assert _read_outputs(tmp_path / "output") == {"aws-account-id": "123456789012"}
 
 
 def test_the_action_without_id_token_permission_says_so(aws, tmp_path, capsys):
@@ -330,6 +335,84 @@ def test_the_entrypoint_runs_from_anywhere(tmp_path):
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("::error title=lambda3 settings::the input aws-region is "
                                   "required"), done.stdout + done.stderr
+
+
+def test_the_region_falls_back_to_aws_region(aws, stand_in_builder, tmp_path, capsys):
+    from lambda3.action.run import main
+
+    environ = {"GITHUB_REPOSITORY": "octo-org/hello", "GITHUB_SHA": "e" * 40,
+               "GITHUB_OUTPUT": str(tmp_path / "output"), "AWS_REGION": aws.region,
+               "LAMBDA3_ENDPOINT_URL": aws.endpoint_url, "LAMBDA3_DRY_RUN": "true",
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "LAMBDA3_MASK_AWS_ACCOUNT_ID": "false"}
+    assert main(environ) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "::add-mask::" not in out  # no token given, and the account id left unmasked
+    assert _read_outputs(tmp_path / "output")["aws-account-id"] == "123456789012"
+
+
+def test_allowed_account_ids_refuse_other_accounts_before_invoking(aws, stand_in_builder,
+                                                                   oidc_issuer, tmp_path,
+                                                                   capsys):
+    from lambda3.action.run import main
+
+    environ = _action_environ(aws, oidc_issuer, tmp_path,
+                              LAMBDA3_ALLOWED_ACCOUNT_IDS="111111111111, 222222222222")
+    assert main(environ) == 1
+    out = capsys.readouterr().out
+    errors = [line for line in out.splitlines() if line.startswith("::error")]
+    assert errors == ["::error title=lambda3 credentials::the credentials are for account "
+                      "123456789012, which allowed-account-ids (111111111111, 222222222222) "
+                      "does not list; nothing was invoked"]
+    assert "::group::builder log" not in out and "lambda3: building" not in out
+    assert not (tmp_path / "output").exists()
+    environ["LAMBDA3_ALLOWED_ACCOUNT_IDS"] = "111111111111,123456789012"
+    assert main(environ) == 0
+
+
+def test_role_external_id_assumes_the_role_with_the_ambient_credentials(aws, stand_in_builder,
+                                                                        tmp_path, capsys):
+    from lambda3.action.run import main
+
+    calls: list = []
+
+    def record(params, **kwargs):
+        calls.append(params)
+
+    environ = {"GITHUB_REPOSITORY": "octo-org/hello", "GITHUB_SHA": "e" * 40,
+               "GITHUB_OUTPUT": str(tmp_path / "output"), "LAMBDA3_AWS_REGION": aws.region,
+               "LAMBDA3_ENDPOINT_URL": aws.endpoint_url, "LAMBDA3_ROLE_TO_ASSUME": ROLE_ARN,
+               "LAMBDA3_ROLE_EXTERNAL_ID": "ext-42", "LAMBDA3_ROLE_DURATION": "900",
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    import boto3 as real_boto3
+
+    def make_session(**kwargs):
+        session = real_boto3.Session(**kwargs)
+        session.events.register("provide-client-params.sts.AssumeRole", record)
+        return session
+
+    from lambda3.action.run import ActionSettings, _ambient_credentials, run
+
+    settings = ActionSettings.from_environ(environ)
+    assert run(settings, make_session=make_session, ambient=_ambient_credentials(environ)) == 0
+    out = capsys.readouterr().out
+    assert calls == [{"RoleArn": ROLE_ARN, "RoleSessionName": "lambda3-local",
+                      "DurationSeconds": 900, "ExternalId": "ext-42"}]
+    assert f"lambda3: assumed {ROLE_ARN} as lambda3-local" in out
+    assert sum(line.startswith("::add-mask::") for line in out.splitlines()) == 4
+    assert _read_outputs(tmp_path / "output")["aws-account-id"] == "123456789012"
+    assert main({**environ, "LAMBDA3_ROLE_DURATION": "1h"}) == 1
+    assert "the input role-duration-seconds is '1h'" in capsys.readouterr().out
+
+
+def test_assume_role_with_web_identity_reports_the_account(aws, oidc_issuer):
+    _create_role(aws)
+    token = oidc.fetch_id_token(_id_token_request(oidc_issuer), "sts.amazonaws.com")
+    creds = oidc.assume_role(_sts(aws), role_arn=ROLE_ARN, session_name="s1", id_token=token,
+                             duration=900)
+    assert creds.account_id == "123456789012"
+    assert oidc.account_of("arn:aws:sts::210987654321:assumed-role/r/s") == "210987654321"
+    assert oidc.account_of("not-an-arn") is None
 
 
 def _id_token_request(issuer) -> oidc.IdTokenRequest:

@@ -215,3 +215,30 @@ def test_dry_run_sends_a_plan_request():
 def test_components_split_on_spaces_commas_and_newlines():
     assert parse_components(" a,b  c\n\nd ,") == ("a", "b", "c", "d")
     assert parse_components("") == ()
+
+
+def test_inert_lines_cannot_start_or_be_a_workflow_command():
+    assert toolkit.inert("ref main\n::error::pwned\r\n") == "ref main%0A::error::pwned%0D%0A"
+    assert toolkit.inert("::add-mask::x") == "%3A:add-mask::x"
+    assert toolkit.inert("  ::set-output name=a::b") == "  %3A:set-output name=a::b"
+    assert toolkit.inert("see ##[set-output name=a;]b") == "see ##%5Bset-output name=a;]b"
+    assert toolkit.inert("100% plain: a::b") == "100% plain: a::b"
+
+
+def test_settings_take_the_configure_aws_credentials_inputs():
+    base = {"GITHUB_REPOSITORY": "o/r", "GITHUB_SHA": "c" * 40}
+    settings = ActionSettings.from_environ({
+        **base, "AWS_REGION": "eu-north-1", "LAMBDA3_ROLE_DURATION": "900",
+        "LAMBDA3_ROLE_EXTERNAL_ID": "ext", "LAMBDA3_MASK_AWS_ACCOUNT_ID": "false",
+        "LAMBDA3_ALLOWED_ACCOUNT_IDS": "111111111111, 222222222222"})
+    assert settings.aws_region == "eu-north-1" and settings.role_duration == 900
+    assert settings.role_external_id == "ext" and settings.mask_account_id is False
+    assert settings.allowed_account_ids == ("111111111111", "222222222222")
+    explicit = ActionSettings.from_environ({**base, "AWS_REGION": "eu-north-1",
+                                            "LAMBDA3_AWS_REGION": "us-west-2"})
+    assert explicit.aws_region == "us-west-2" and explicit.mask_account_id is True
+    with pytest.raises(SettingsError, match="allowed-account-ids holds '1234'"):
+        ActionSettings.from_environ({**base, "AWS_REGION": "x",
+                                     "LAMBDA3_ALLOWED_ACCOUNT_IDS": "1234"})
+    with pytest.raises(SettingsError, match="AWS_REGION"):
+        ActionSettings.from_environ(base)
