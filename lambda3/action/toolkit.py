@@ -21,8 +21,10 @@ class ToolkitError(Lambda3Error):
 
 
 def escape_data(value: str) -> str:
-    """Escape a command's message (the part after the final `::`)."""
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """Escape a command's message (the part after the final `::`), and break up `##[`
+    (the old command syntax, which the runner looks for anywhere in a line)."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A") \
+        .replace("##[", "##%5B")
 
 
 def inert(line: str) -> str:
