@@ -38,6 +38,7 @@ MAX_LENGTH = {"repository": 2048, "ref": 1024, "function": 64, "build_file": 102
               "alias": 128, "bucket": 63, "log_marker": 64, "token": 8192,
               "component": 128, "rollout": 64}
 MAX_COMPONENTS = 64
+MAX_FUNCTIONS = 64  # function keys one request may name
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ALIAS = re.compile(r"(?![0-9]+\Z)[A-Za-z0-9_-]{1,128}")
 _COMPONENT = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -76,6 +77,7 @@ class BuildRequest:
     function: str | None = None
     build_file: str | None = None
     components: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()  # keys of the build file's `functions:`; empty: all
     alias: str | None = None
     publish: bool = True
     refresh: bool = False
@@ -97,6 +99,7 @@ class BuildRequest:
         """Every field, by its contract name (None where unset)."""
         event = {f.name: getattr(self, f.name) for f in fields(self)}
         event["components"] = list(self.components)
+        event["functions"] = list(self.functions)
         return event
 
     @classmethod
@@ -117,6 +120,7 @@ class BuildRequest:
             repository=_text(event, "repository"), ref=_text(event, "ref"),
             function=_text(event, "function"), build_file=_text(event, "build_file"),
             components=_components(event.get("components"), lenient),
+            functions=_function_keys(event.get("functions")),
             alias=_text(event, "alias"),
             publish=_flag(event, "publish", True, lenient),
             refresh=_flag(event, "refresh", False, lenient),
@@ -194,6 +198,22 @@ def _components(value: Any, lenient: bool) -> tuple[str, ...]:
             raise RequestError(f"'components' has {_shown(name)}: component names are "
                                "letters, digits, '.', '-' and '_'")
     return names
+
+
+def _function_keys(value: Any) -> tuple[str, ...]:
+    if value is None or value == []:
+        return ()
+    if (not isinstance(value, Sequence) or isinstance(value, str)
+            or not all(isinstance(v, str) for v in value)):
+        raise RequestError("'functions' must be a list of the build file's function keys")
+    if len(value) > MAX_FUNCTIONS:
+        raise RequestError(f"'functions' names {len(value)} functions; at most "
+                           f"{MAX_FUNCTIONS} are allowed")
+    for key in value:
+        if not _FUNCTION_NAME.fullmatch(key):
+            raise RequestError(f"'functions' has {_shown(key)}: function keys are letters, "
+                               "digits, '-' and '_' (at most 64)")
+    return tuple(dict.fromkeys(value))
 
 
 # -- the result ----------------------------------------------------------------------------
@@ -306,6 +326,28 @@ class RolloutResult:
 
 
 @dataclass(frozen=True)
+class FunctionResult:
+    """One function of a build file's `functions:` (or the one of `function:`, key
+    `function`): its own plan, version and alias. `deployed`: its plan was applied; a
+    function neither deployed nor failed was not reached (or this was a plan)."""
+
+    key: str = ""
+    name: str = ""
+    arn: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    code_sha256: str | None = None
+    target: str | None = None
+    deployed: bool = False
+    layers: tuple[LayerResult, ...] = ()
+    components: tuple[ComponentResult, ...] = ()
+    plan: tuple[Mapping[str, Any], ...] = ()
+    plan_text: tuple[str, ...] = ()
+    rollout: RolloutResult | None = None
+    error: Failure | None = None
+
+
+@dataclass(frozen=True)
 class BuildResult:
     ok: bool
     action: str = "build"
@@ -328,6 +370,7 @@ class BuildResult:
     error: Failure | None = None
     rollout: RolloutResult | None = None
     prune_keep: int | None = None  # the build file's prune.keep: the client prunes after
+    functions: tuple[FunctionResult, ...] = ()  # every function built, in build-file order
 
     @classmethod
     def failed(cls, error: Lambda3Error, *, action: str = "build") -> BuildResult:
@@ -335,7 +378,8 @@ class BuildResult:
 
     @property
     def changed_layers(self) -> tuple[str, ...]:
-        return tuple(layer.name for layer in self.layers if layer.changed)
+        layers = self.layers or tuple(x for f in self.functions for x in f.layers)
+        return tuple(dict.fromkeys(layer.name for layer in layers if layer.changed))
 
     def to_json(self) -> dict[str, Any]:
         data = _jsonable(self)
@@ -372,9 +416,24 @@ class BuildResult:
             plan=lambda v: tuple(v or ()), plan_text=lambda v: tuple(v or ()),
             warnings=lambda v: tuple(v or ()), timings=lambda v: dict(v or {}),
             toolchain=lambda v: _from_mapping(ToolchainResult, v, packages=tuple),
-            rollout=lambda v: _from_mapping(RolloutResult, v, alarms=tuple,
-                                            checks=lambda c: tuple(c or ())),
-            error=lambda v: None if v is None else _from_mapping(Failure, v) or Failure())
+            rollout=_rollout,
+            error=_failure, functions=_tuple_of_functions)
+
+
+def _failure(value: Any) -> Failure | None:
+    return None if value is None else _from_mapping(Failure, value) or Failure()
+
+
+def _rollout(value: Any) -> RolloutResult | None:
+    return _from_mapping(RolloutResult, value, alarms=tuple, checks=lambda c: tuple(c or ()))
+
+
+def _tuple_of_functions(items: Any) -> tuple[FunctionResult, ...]:
+    read = (_from_mapping(FunctionResult, item, layers=_tuple_of(LayerResult),
+                          components=_tuple_of(ComponentResult),
+                          plan=lambda v: tuple(v or ()), plan_text=lambda v: tuple(v or ()),
+                          rollout=_rollout, error=_failure) for item in items or ())
+    return tuple(x for x in read if x)
 
 
 def _jsonable(value: Any) -> Any:

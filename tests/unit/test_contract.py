@@ -18,6 +18,7 @@ from builder.contract import (
     ComponentResult,
     ContractError,
     Failure,
+    FunctionResult,
     LayerResult,
     RolloutResult,
     ToolchainResult,
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FULL_REQUEST = BuildRequest(
     action="plan", repository="https://github.com/o/r.git", ref="refs/tags/v1",
     function="shop-api", build_file="deploy/build.yaml", components=("function", "deps"),
-    alias="live", publish=True, refresh=True, allow_older=True, bucket="art-bucket",
+    functions=("api", "worker"), alias="live", publish=True, refresh=True, allow_older=True, bucket="art-bucket",
     log_marker="ab" * 16, token="ghs_secret", contract=CONTRACT, rollout="canary 10 5")
 
 FULL_RESULT = BuildResult(
@@ -58,7 +59,17 @@ FULL_RESULT = BuildResult(
                           new_version="7", weight=0.1, alarms=("shop-5xx",), max_error_rate=0.02,
                           checks=({"file": "events/smoke.json", "event": "{}",
                                    "expect": {"ok": True}},)),
-    prune_keep=3)
+    prune_keep=3,
+    functions=(FunctionResult(
+        key="api", name="shop-api", arn="arn:aws:lambda:us-east-1:123456789012:function:shop-api",
+        version="7", alias="live", code_sha256="abc=", target="python3.12 x86_64",
+        deployed=True,
+        layers=(LayerResult(component="shared", name="shop-shared", changed=True),),
+        components=(ComponentResult(name="function", kind="function", code_sha256="abc="),),
+        plan=({"action": "PublishVersion", "function": "shop-api"},),
+        plan_text=("publish a version of shop-api",),
+        rollout=RolloutResult(strategy="all-at-once"),
+        error=Failure(step="apply", message="function api (shop-api): throttled")),))
 
 
 def test_every_request_field_survives_the_round_trip():
@@ -79,6 +90,21 @@ def test_every_result_field_survives_the_round_trip():
     assert data["changed_layers"] == ["shop-api-dependencies"]
     for f in fields(BuildResult):
         assert f.name in data
+
+
+def test_every_function_result_field_survives_the_round_trip():
+    data = json.loads(json.dumps(FULL_RESULT.to_json()))
+    assert {f.name for f in fields(FunctionResult)} <= set(data["functions"][0])
+    several = BuildResult(ok=True, functions=FULL_RESULT.functions * 2)
+    assert several.to_json()["changed_layers"] == ["shop-shared"]  # once, however many use it
+
+
+@pytest.mark.parametrize("value, match", [
+    ("api", "must be a list"), (["a b"], "function keys are"), (["x"] * 65, "at most 64")])
+def test_function_keys_in_a_request_are_checked(value, match):
+    with pytest.raises(RequestError, match=match):
+        BuildRequest.from_event({"contract": CONTRACT, "repository": "https://h/r.git",
+                                 "function": "f", "functions": value})
 
 
 def test_a_failure_round_trips_with_its_location():
