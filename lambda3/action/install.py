@@ -205,7 +205,7 @@ def _host(url: str) -> str:
     return urllib.parse.urlsplit(url).netloc or url
 
 
-def ensure(lock: Path, environ=os.environ, say=print) -> Path:
+def ensure(lock: Path, environ=os.environ, say=print, fetch=None) -> Path:
     """The folder holding the locked set, unpacked first unless an earlier job left it."""
     if sys.version_info < MIN_PYTHON:
         raise InstallError(f"lambda3's action needs python3 3.10 or later on PATH; this is "
@@ -215,7 +215,8 @@ def ensure(lock: Path, environ=os.environ, say=print) -> Path:
     if not is_ready(target, lock_text):
         started = time.perf_counter()
         try:
-            names = install(lock_text, target, index=environ.get("PIP_INDEX_URL") or PYPI)
+            names = install(lock_text, target, index=environ.get("PIP_INDEX_URL") or PYPI,
+                            fetch=fetch)
         except (OSError, zipfile.BadZipFile) as exc:
             raise InstallError(f"installing the action's dependencies failed: {exc}") from None
         say(f"lambda3: unpacked {len(names)} locked wheels in "
