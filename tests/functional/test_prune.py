@@ -31,8 +31,8 @@ def layer(aws, name: str, content: str = "x") -> str:
 def version(aws, function: str, layers: list[str], text: str) -> str:
     lam = aws.client("lambda")
     lam.update_function_configuration(FunctionName=function, Layers=layers)
-    lam.update_function_code(FunctionName=function,
-                             ZipFile=make_zip({"app.py": f"def handler(e, c):\n    return {text!r}\n"}))
+    code = make_zip({"app.py": f"def handler(e, c):\n    return {text!r}\n"})
+    lam.update_function_code(FunctionName=function, ZipFile=code)
     return lam.publish_version(FunctionName=function, Description=STAMP)["Version"]
 
 
