@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """LocalStack's Lambda control plane on this host, without Docker, for the tests/localstack tier.
 
-    python scripts/localstack.py install   # create .localstack-venv once (Python 3.12+)
-    python scripts/localstack.py serve     # start on 127.0.0.1, print the endpoint, wait for ^C
-    python scripts/localstack.py check     # install, start, wait until ready, stop; timings
+    .venv/bin/python scripts/localstack.py install  # make .localstack-venv once (Python 3.12+)
+    .venv/bin/python scripts/localstack.py serve    # start on 127.0.0.1, print the URL; ^C stops
+    .venv/bin/python scripts/localstack.py check    # install, start, wait until ready, stop
 
 LocalStack needs Python 3.12+, so it lives in its own virtual environment, `.localstack-venv`,
 made with uv from `requirements-localstack.txt` plus the runtime-executor plugin in

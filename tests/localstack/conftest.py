@@ -43,7 +43,7 @@ def _wanted() -> str | None:
         return "LAMBDA3_LOCALSTACK=0"
     if not localstack.is_installed():
         return (f"LocalStack is not installed in {localstack.VENV}: run "
-                f"`python scripts/localstack.py install` or set LAMBDA3_LOCALSTACK=1")
+                f"`.venv/bin/python scripts/localstack.py install` or set LAMBDA3_LOCALSTACK=1")
     return None
 
 
