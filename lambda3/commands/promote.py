@@ -1,0 +1,213 @@
+"""`lambda3 promote FUNCTION --from-alias staging --to-alias prod [--to-function F]
+[--role-arn ARN] [--rollout STRATEGY]`: deploy exactly the version an alias points at (its
+code, CodeSha256 for CodeSha256, and its layer ARNs), with no rebuild, to another alias
+of the same function or to another function (in another account with --role-arn), at once
+or as a rollout.
+
+To another function, the code is downloaded from the source version (GetFunction's code
+location), checked against its CodeSha256, uploaded, and a version is published with the
+source version's Description (`lambda3 <commit> <time>`), so it names the commit promoted.
+The target function must exist; its own settings (memory, environment, role) are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from builder.aws import Aws
+from builder.errors import AwsError, RequestError
+from builder.plan import parse_stamp
+
+
+@dataclass(frozen=True)
+class Source:
+    function: str
+    version: str
+    code_sha256: str
+    layers: tuple[str, ...]
+    description: str
+
+    @property
+    def commit(self) -> str | None:
+        stamp = parse_stamp(self.description)
+        return stamp.commit if stamp else None
+
+
+@dataclass(frozen=True)
+class Promoted:
+    source: Source
+    function: str
+    alias: str
+    version: str
+    published: bool  # a version was published on the target function
+    previous: str | None  # the version the target alias pointed at
+
+    def to_json(self) -> dict[str, Any]:
+        return {"commit": self.source.commit, "from_function": self.source.function,
+                "from_version": self.source.version, "function": self.function,
+                "alias": self.alias, "version": self.version, "previous": self.previous,
+                "published": self.published, "code_sha256": self.source.code_sha256,
+                "layers": list(self.source.layers)}
+
+    def line(self) -> str:
+        commit = (self.source.commit or "an unknown commit")[:12]
+        how = "published as" if self.published else "as"
+        return (f"promoted {commit} (version {self.source.version} of {self.source.function}) "
+                f"to {self.function}:{self.alias}, {how} version {self.version}")
+
+
+def read_source(aws: Aws, function: str, alias: str) -> Source:
+    found = aws.get_alias(function, alias)
+    if found is None:
+        raise RequestError(f"{function} has no alias {alias!r} to promote from")
+    if found.weights:
+        raise RequestError(f"alias {alias} of {function} is mid-rollout (version {found.version} "
+                           f"with {dict(found.weights)}); promote once it completes",
+                           hint=f"`lambda3 rollout status {function} -a {alias}`")
+    config = aws.call("lambda", "get_function_configuration", FunctionName=function,
+                      Qualifier=found.version)
+    return Source(function, found.version, config["CodeSha256"],
+                  tuple(layer["Arn"] for layer in config.get("Layers") or []),
+                  config.get("Description") or "")
+
+
+def same_build(config: Mapping[str, Any], source: Source) -> bool:
+    return (config.get("CodeSha256") == source.code_sha256
+            and tuple(x["Arn"] for x in config.get("Layers") or []) == source.layers)
+
+
+def download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=120) as answer:  # noqa: S310 - Lambda's URL
+        return answer.read()
+
+
+def fetch_code(aws: Aws, source: Source, fetch: Callable[[str], bytes]) -> bytes:
+    found = aws.call("lambda", "get_function", FunctionName=source.function,
+                     Qualifier=source.version)
+    location = (found.get("Code") or {}).get("Location")
+    if not location:
+        raise AwsError(f"version {source.version} of {source.function} has no code location "
+                       "(a container image?): only zip functions are promoted")
+    data = fetch(location)
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    if sha != source.code_sha256:
+        raise AwsError(f"the code downloaded for version {source.version} of {source.function} "
+                       f"has CodeSha256 {sha}, not {source.code_sha256}: re-run the promote")
+    return data
+
+
+def publish_copy(aws: Aws, target: str, source: Source, code: bytes) -> str:
+    """The source's layers and code on `target`, published as one version."""
+    current = aws.get_function(target)
+    if current is None:
+        raise RequestError(f"function {target} does not exist",
+                           hint="deploy it once (lambda3 deploy -f ...), then promote to it")
+    revision = current.revision_id
+    if current.layers != source.layers:
+        aws.update_function_configuration(FunctionName=target, Layers=list(source.layers),
+                                          **_revision(revision))
+        revision = aws.wait_until_updated(target).get("RevisionId")
+    if current.code_sha256 != source.code_sha256:
+        aws.update_function_code(FunctionName=target, ZipFile=code, Publish=False,
+                                 **_revision(revision))
+        revision = aws.wait_until_updated(target).get("RevisionId")
+    config = aws.call("lambda", "get_function_configuration", FunctionName=target)
+    if not same_build(config, source):
+        raise AwsError(f"function {target} changed while promoting to it: re-run the promote")
+    published = aws.publish_version(FunctionName=target, CodeSha256=source.code_sha256,
+                                    Description=source.description[:256], **_revision(revision))
+    return published["Version"]
+
+
+def _revision(revision: str | None) -> dict[str, str]:
+    return {"RevisionId": revision} if revision else {}
+
+
+def target_version(aws: Aws, target: str, source: Source,
+                   fetch: Callable[[str], bytes]) -> tuple[str, bool]:
+    """(the target's version holding the source's build, whether it was published now)."""
+    latest = aws.latest_published_version(target)
+    if latest is not None and same_build(latest, source) and (
+            latest.get("Description") == source.description):
+        return latest["Version"], False
+    return publish_copy(aws, target, source, fetch_code(aws, source, fetch)), True
+
+
+def promote(source_aws: Aws, function: str, from_alias: str, to_alias: str, *,
+            to_function: str | None = None, target_aws: Aws | None = None,
+            rollout: str | None = None, fetch: Callable[[str], bytes] = download,
+            now: Callable[[], float] = time.time) -> Promoted:
+    """Point `to_alias` (of `to_function`, default the same function) at the source alias's
+    build; with a gradual `rollout`, only its first step (recorded on the alias) for
+    `lambda3.rollout.Driver` to finish."""
+    from builder import rollout as model
+
+    target_aws = target_aws or source_aws
+    source = read_source(source_aws, function, from_alias)
+    target = to_function or function
+    if target == function and target_aws is source_aws:
+        version, published = source.version, False
+    else:
+        version, published = target_version(target_aws, target, source, fetch)
+    alias = target_aws.get_alias(target, to_alias)
+    strategy = model.parse_strategy(rollout)
+    if alias is not None and alias.version == version and not alias.weights:
+        pass
+    elif alias is not None and strategy.gradual:
+        state = model.start_state(strategy, alias.version, version, now())
+        target_aws.call("lambda", "update_alias", idempotent=False, **model.update_alias_args(
+            target, to_alias, state, alias.revision_id))
+    else:
+        target_aws.set_alias(target, to_alias, version, exists=alias is not None,
+                             revision_id=alias.revision_id if alias else None)
+    return Promoted(source, target, to_alias, version, published,
+                    alias.version if alias else None)
+
+
+# -- the command ---------------------------------------------------------------------------
+def add_parser(subparsers, summary: str) -> None:
+    from lambda3.commands.rollout import add_aws_flags
+
+    p = subparsers.add_parser("promote", help=summary, description=__doc__)
+    p.add_argument("function", help="the function whose alias holds the tested version")
+    p.add_argument("--from-alias", required=True, help="alias with the tested version")
+    p.add_argument("--to-alias", required=True, help="alias to point at it")
+    p.add_argument("--to-function", help="another function to deploy it to")
+    p.add_argument("--role-arn", help="role to assume for the target (another account)")
+    p.add_argument("--rollout", help="all-at-once (default), canary P M, linear P every M")
+    p.add_argument("--poll", type=float, default=30.0, help="rollout: seconds between looks")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_aws_flags(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from builder.errors import Lambda3Error
+    from lambda3.commands.rollout import aws_of
+    from lambda3.rollout import Driver
+
+    try:
+        source_aws = aws_of(args)
+        target_aws = aws_of(args, role_arn=args.role_arn) if args.role_arn else source_aws
+        done = promote(source_aws, args.function, args.from_alias, args.to_alias,
+                       to_function=args.to_function, target_aws=target_aws,
+                       rollout=args.rollout)
+        print(done.line(), file=sys.stderr if args.json else sys.stdout)
+        driver = Driver(target_aws, done.function, done.alias, poll=args.poll,
+                        show=lambda line: print(line, file=sys.stderr))
+        state = driver.read().state
+        if state is not None and state.new == done.version and not state.final:
+            driver.run()
+    except Lambda3Error as error:
+        print(f"lambda3 promote: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(done.to_json(), indent=2))
+    return 0
