@@ -132,8 +132,7 @@ def deploy_request(request: BuildRequest, timings: Timings, *,
                    settings: BuilderSettings | None = None, aws=None) -> BuildResult:
     """Build the request's ref, plan against AWS, and apply unless it is a plan."""
     from builder.build import BuildOptions, build
-    from builder.reconcile import (Destination, apply_plan, plan_deploy, result_of,
-                                   start_rollout)
+    from builder.reconcile import Destination, apply_plan, plan_deploy, result_of, start_rollout
 
     settings = settings or BuilderSettings.from_environ()
     options = BuildOptions(source=request.repository, ref=request.ref,

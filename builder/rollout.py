@@ -314,7 +314,7 @@ def subset(expected: Any, actual: Any) -> bool:
             key in actual and subset(value, actual[key]) for key, value in expected.items())
     if isinstance(expected, list):
         return (isinstance(actual, list) and len(actual) == len(expected)
-                and all(subset(e, a) for e, a in zip(expected, actual)))
+                and all(subset(e, a) for e, a in zip(expected, actual, strict=True)))
     return expected == actual
 
 

@@ -226,3 +226,26 @@ def describe_alias(driver: Driver) -> list[str]:
         lines.append("alarms: " + ", ".join(f"{n} {states.get(n, 'missing')}"
                                             for n in alias.state.alarms))
     return lines
+
+
+def after_deploy(aws: Aws, result, *, show: Callable[[str], None] = print,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, poll: float = 30.0) -> Driver | None:
+    """What the client does after the builder answered: drive the rollout it started (the
+    checks first), then prune when the build file says `prune: {keep: N}`. Raises
+    `RolledBack` (or another `RolloutError`) when the rollout does not complete."""
+    driver = None
+    started = result.rollout
+    if started is not None and started.phase not in (model.COMPLETE, model.ROLLED_BACK):
+        driver = Driver(aws, result.function, result.alias, clock=clock, sleep=sleep, show=show,
+                        poll=poll)
+        driver.run(checks_from(started.checks))
+    if result.prune_keep:
+        from lambda3.commands.prune import prune_function
+
+        plan = prune_function(aws, result.function, keep=result.prune_keep,
+                              layer_names=[layer.name for layer in result.layers])
+        for line in plan.lines(result.function):
+            if not line.startswith("keep"):
+                show(f"prune: {line}")
+    return driver

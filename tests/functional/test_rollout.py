@@ -26,7 +26,7 @@ from lambda3.rollout import Driver, describe_alias
 from tests.functional.test_deploy_correctness import error_response
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = float(int(time.time()) - 3600)  # the fake clock starts an hour ago: metric timestamps stay valid
+T0 = float(int(time.time()) - 3600)  # an hour ago: metric timestamps stay valid
 
 
 class Clock:
