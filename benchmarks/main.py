@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmarks import action_overhead
 from benchmarks import levers as lever_runs
 from benchmarks.deploy import run_deploys
 from benchmarks.measure import (
@@ -63,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default 3, --quick 1); the median is reported")
     parser.add_argument("--timeout", type=float, help="seconds one build may take before it "
                         "is killed and reported as failed (default 240, --quick 90)")
-    parser.add_argument("--only", choices=("cold", "deploy", "determinism", "levers"),
+    parser.add_argument("--only", choices=("cold", "deploy", "determinism", "levers", "action"),
                         action="append", help="run only these sections (repeatable)")
     parser.add_argument("--deploy-project", choices=NAMES, action="append",
                         help="project(s) for the redeploy section (default: web and data, "
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.profile:
         return profile(args.profile, args)
-    sections = set(args.only or ("cold", "deploy", "determinism", "levers"))
+    sections = set(args.only or ("cold", "deploy", "determinism", "levers", "action"))
     started = time.perf_counter()
     projects = project_dirs()
     work = CACHE / "work"
@@ -337,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         results["determinism"] = determinism_section(args, projects, cold, work / "determinism")
     if "levers" in sections:
         results["levers"] = levers_section(args, projects, cold, work / "levers")
+    if "action" in sections:  # the GitHub Action's start-up, old way vs new way
+        results["action"] = action_overhead.measure(args.runs, log=lambda t: log(f"action {t}"))
     results["meta"] = {**meta(args, sam), "quick": args.quick,
                        "elapsed": f"{time.perf_counter() - started:.0f} s"}
     results["targets"] = [t.to_json() for t in evaluate_targets(results)]
@@ -347,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
     else:
         print(render_text(results))
+        if "action" in results:
+            print(action_overhead.render(results["action"]))
         print(f"results: {RESULTS / 'latest.json'}, {RESULTS / 'latest.md'}")
     return 0
 
