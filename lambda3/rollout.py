@@ -249,3 +249,29 @@ def after_deploy(aws: Aws, result, *, show: Callable[[str], None] = print,
             if not line.startswith("keep"):
                 show(f"prune: {line}")
     return driver
+
+
+def drive_in_action(aws: Aws, result, *, out, summary_path: str | None = None,
+                    clock: Callable[[], float] = time.time,
+                    sleep: Callable[[float], None] = time.sleep, poll: float = 30.0) -> None:
+    """The action's step after the builder answered: each shift and the alarms' state in
+    the log, the whole rollout in the step summary (also when it rolls back)."""
+    from lambda3.action import toolkit
+
+    lines: list[str] = []
+
+    def show(line: str) -> None:
+        lines.append(line)
+        print(f"lambda3: {toolkit.inert(line)}", file=out, flush=True)
+
+    try:
+        after_deploy(aws, result, show=show, clock=clock, sleep=sleep, poll=poll)
+    finally:
+        if summary_path and lines:
+            toolkit.append_summary(rollout_summary(lines), path=summary_path)
+
+
+def rollout_summary(lines: Sequence[str]) -> str:
+    """Markdown: every shift, check, alarm reading and prune of this run, in order."""
+    rows = "\n".join(f"| {line.replace('|', '/')} |" for line in lines)
+    return f"\n### Rollout\n\n| step |\n| --- |\n{rows}\n"

@@ -46,6 +46,8 @@ class ActionSettings:
     alias: str | None = None
     publish: bool = True
     dry_run: bool = False
+    rollout: str | None = None  # a strategy; none: the build file's
+    promote_from: str | None = None  # an alias: promote its version to `alias`, no build
     builder_timeout: int = 900
     endpoint_url: str | None = None
     output_path: str | None = None
@@ -86,6 +88,7 @@ class ActionSettings:
             alias=get("LAMBDA3_ALIAS"),
             publish=parse_bool(get("LAMBDA3_PUBLISH"), "publish", default=True),
             dry_run=parse_bool(get("LAMBDA3_DRY_RUN"), "dry-run", default=False),
+            rollout=get("LAMBDA3_ROLLOUT"), promote_from=get("LAMBDA3_PROMOTE_FROM"),
             builder_timeout=_integer(get("LAMBDA3_BUILDER_TIMEOUT"), "builder-timeout", 900),
             endpoint_url=get("LAMBDA3_ENDPOINT_URL"),
             output_path=get("GITHUB_OUTPUT"),
@@ -101,7 +104,7 @@ class ActionSettings:
             action="plan" if self.dry_run else "build", repository=self.repository,
             ref=self.ref, token=self.github_token or None, function=self.function_name,
             build_file=self.build_file, components=self.components, alias=self.alias,
-            publish=self.publish)
+            publish=self.publish, rollout=self.rollout)
 
 
 def parse_components(text: str) -> tuple[str, ...]:
@@ -189,7 +192,8 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
         clients, account = _clients(settings, out=out, http=http, make_session=make_session,
                                     ambient=ambient or {}, sleep=sleep)
         _write_outputs(settings, {"aws-account-id": account})
-        result = _invoke(settings, clients, out)
+        result = (_promote(settings, clients) if settings.promote_from
+                  else _invoke(settings, clients, out))
     except Lambda3Error as exc:
         return _report_failure(settings, Failure.of(exc), out)
     if not result.ok:
@@ -199,9 +203,30 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
         toolkit.append_summary(summary.render_summary(
             result, function=settings.function_name, dry_run=settings.dry_run),
             path=settings.summary_path)
+    if not settings.dry_run:
+        from builder.aws import Aws
+        from lambda3.rollout import drive_in_action
+
+        try:  # the rollout the builder (or the promote) started, and prune: {keep: N}
+            drive_in_action(Aws(clients), result, out=out, summary_path=settings.summary_path)
+        except Lambda3Error as exc:
+            return _report_failure(settings, Failure.of(exc), out)
     done = "planned" if settings.dry_run else f"deployed version {result.version or '-'}"
     _say(f"lambda3: {done} of {result.function_arn or settings.function_name}", out)
     return 0
+
+
+def _promote(settings: ActionSettings, clients: Clients) -> BuildResult:
+    """`promote-from`: the version that alias points at, to `alias`, with no build."""
+    from builder.aws import Aws
+    from lambda3.commands.promote import as_result, promote
+
+    if not settings.alias:
+        raise SettingsError("promote-from needs alias: the alias to promote to")
+    aws = Aws(clients)
+    done = promote(aws, settings.function_name, settings.promote_from, settings.alias,
+                   rollout=settings.rollout)
+    return as_result(done, aws)
 
 
 def _clients(settings: ActionSettings, *, out: TextIO, http: Any,

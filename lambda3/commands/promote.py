@@ -211,3 +211,25 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(done.to_json(), indent=2))
     return 0
+
+
+def as_result(done: Promoted, aws: Aws) -> Any:
+    """The promote as a `BuildResult`, for the action's outputs and summary."""
+    from builder.aws import layer_name_of, layer_version_of
+    from builder.contract import BuildResult, LayerResult
+    from builder.reconcile import rollout_result
+    from builder.rollout import decode
+
+    found = aws.call("lambda", "get_alias", FunctionName=done.function, Name=done.alias)
+    state = decode(found.get("Description"))
+    config = aws.call("lambda", "get_function_configuration", FunctionName=done.function,
+                      Qualifier=done.version)
+    return BuildResult(
+        ok=True, commit=done.source.commit, function=done.function,
+        function_arn=config.get("FunctionArn"), version=done.version, alias=done.alias,
+        code_sha256=done.source.code_sha256,
+        layers=tuple(LayerResult(component=layer_name_of(arn), name=layer_name_of(arn), arn=arn,
+                                 version=layer_version_of(arn)) for arn in done.source.layers),
+        plan_text=(done.line(),),
+        rollout=rollout_result(state) if state and state.new == done.version
+        and not state.final else None)
