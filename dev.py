@@ -6,7 +6,8 @@
     python3 dev.py lambda3 ARGS...   # any lambda3 command inside the environment
 
 Needs only python3 (3.10 or later). The environment lives in .venv and is
-reinstalled when pyproject.toml changes.
+reinstalled when pyproject.toml changes. `test` also runs the LocalStack tier when a
+Python 3.12+ is on the machine (LAMBDA3_LOCALSTACK=0 skips it; see docs/testing.md).
 """
 from __future__ import annotations
 
@@ -43,6 +44,22 @@ def ensure_environment() -> Path:
     return python
 
 
+def _localstack_tier(python: Path) -> None:
+    """The LocalStack tier (tests/localstack) runs when a Python 3.12+ is on this machine:
+    its environment is made once; LAMBDA3_LOCALSTACK=0 skips the tier, =1 insists on it."""
+    if os.environ.get("LAMBDA3_LOCALSTACK") in ("0", "1"):
+        return
+    script = str(ROOT / "scripts" / "localstack.py")
+    found = subprocess.run([str(python), script, "python"], capture_output=True, text=True)
+    if found.returncode != 0:
+        print(f"dev.py: the LocalStack tier is skipped: {found.stderr.strip()}", flush=True)
+        os.environ["LAMBDA3_LOCALSTACK"] = "0"
+        return
+    print("dev.py: preparing the LocalStack tier (.localstack-venv)", flush=True)
+    subprocess.run([str(python), script, "install"], check=True)
+    os.environ["LAMBDA3_LOCALSTACK"] = "1"
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "lambda3"}:
         print(__doc__.strip(), file=sys.stderr)
@@ -50,7 +67,8 @@ def main(argv: list[str]) -> int:
     python = ensure_environment()
     command, rest = argv[0], argv[1:]
     if command == "test":
-        args = [str(python), "-m", "pytest", "-n", "auto", *rest]
+        _localstack_tier(python)
+        args = [str(python), "-m", "pytest", "-n", "auto", "--dist", "loadgroup", *rest]
     elif command == "demo":
         args = [str(python), "-m", "lambda3", "demo", *rest]
     else:

@@ -4,6 +4,7 @@
     .venv/bin/python scripts/localstack.py install  # make .localstack-venv once (Python 3.12+)
     .venv/bin/python scripts/localstack.py serve    # start on 127.0.0.1, print the URL; ^C stops
     .venv/bin/python scripts/localstack.py check    # install, start, wait until ready, stop
+    .venv/bin/python scripts/localstack.py python   # the Python 3.12+ it would use (exit 1: none)
 
 LocalStack needs Python 3.12+, so it lives in its own virtual environment, `.localstack-venv`,
 made with uv from `requirements-localstack.txt` plus the runtime-executor plugin in
@@ -248,9 +249,12 @@ def _install() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["install", "serve", "check"])
+    parser.add_argument("command", choices=["install", "serve", "check", "python"])
     args = parser.parse_args(argv)
     try:
+        if args.command == "python":  # the interpreter LocalStack would use, or why none
+            print(find_python())
+            return 0
         python = _install()
         if args.command == "install":
             return 0
