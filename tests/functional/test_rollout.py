@@ -281,3 +281,46 @@ def test_the_builder_publishes_and_takes_the_first_step_only(
     third = deploy(rollout="linear 50 every 1")
     assert third.rollout.strategy == "linear 50 every 1" and routing(aws) == ("1", {})
     assert recorded(aws).new == "3"
+
+
+def test_the_action_step_shows_each_shift_and_the_summary_records_the_rollout(
+        aws, two_versions, tmp_path):
+    import io
+
+    from builder.contract import BuildResult, RolloutResult
+    from lambda3.rollout import drive_in_action
+
+    alarm(aws, "app-5xx")
+    start(aws, "linear 50 every 1", alarms=("app-5xx",))
+    result = BuildResult(ok=True, function="app", alias="live", prune_keep=1,
+                         rollout=RolloutResult(strategy="linear 50 every 1", phase="shifting"))
+    out, summary, clock = io.StringIO(), tmp_path / "summary.md", Clock()
+    drive_in_action(wrapper(aws), result, out=out, summary_path=str(summary), clock=clock,
+                    sleep=clock.sleep)
+    log = out.getvalue()
+    assert "lambda3: live: 50% on version 2, next step in 60 s; alarms: app-5xx OK" in log
+    assert "complete, version 2 takes all traffic" in log
+    assert "prune: delete version 1 of app" in log
+    assert aws.client("lambda").list_versions_by_function(FunctionName="app")["Versions"][-1][
+        "Version"] == "2"
+    text = summary.read_text()
+    assert "### Rollout" in text and "complete, version 2 takes all traffic" in text
+
+
+def test_a_rollback_in_the_action_fails_the_step_and_is_in_the_summary(
+        aws, two_versions, tmp_path):
+    import io
+
+    from builder.contract import BuildResult, RolloutResult
+    from lambda3.rollout import drive_in_action
+
+    alarm(aws, "app-5xx", "ALARM")
+    start(aws, "canary 10 5", alarms=("app-5xx",))
+    result = BuildResult(ok=True, function="app", alias="live",
+                         rollout=RolloutResult(strategy="canary 10 5", phase="shifting"))
+    summary, clock = tmp_path / "summary.md", Clock()
+    with pytest.raises(RolledBack, match="alarm app-5xx is in ALARM"):
+        drive_in_action(wrapper(aws), result, out=io.StringIO(), summary_path=str(summary),
+                        clock=clock, sleep=clock.sleep)
+    assert "rolled back to version 1 (alarm app-5xx is in ALARM)" in summary.read_text()
+    assert routing(aws) == ("1", {})
