@@ -162,7 +162,7 @@ def collect_files(repo_root: Path, spec: Spec, component: str, *,
     (matched by `matches`, as every glob of the build file is)."""
     if component == "function":
         part: FunctionSpec | LayerSpec = spec.function
-        prefix, at = "", ("function",)
+        prefix, at = "", tuple(getattr(spec, "function_at", ("function",)))
     else:
         part = spec.layer(component)
         prefix, at = part.dest_dir, ("layers", component)

@@ -7,6 +7,11 @@ builder.paths), so that a hostile build file is refused before anything is built
 error is a SpecError naming the file, the key path (`layers.models.files[1]`), the line and
 what is allowed. `preinstall` commands are not run here: files a layer's `preinstall`
 creates are checked once they exist, by `builder.paths.collect_files`.
+
+A build file declares one function (`function:`) or several (`functions:`, by key, each with
+its own files, settings and `dependencies`, and the top-level custom layers it lists). Either
+way the build goes function by function over `Spec.for_function(key)`: a `Spec` of that one
+function in the `function:` shape, whose `function_at` says where its section is.
 """
 from __future__ import annotations
 
@@ -74,17 +79,61 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class FunctionEntry:
+    """One function of the `functions:` form: its package and settings, its own
+    dependencies layer and the keys of the top-level custom layers it lists."""
+
+    key: str
+    function: FunctionSpec
+    name: str | None = None  # the Lambda function; default <repository name>-<key>
+    dependencies: DependenciesSpec | None = None
+    layers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     file: str
-    function: FunctionSpec
+    function: FunctionSpec | None  # None in the `functions:` form (see for_function)
     dependencies: DependenciesSpec | None
     layers: tuple[LayerSpec, ...]
     # key path ("layers.models.files[1]") -> line in the build file, for later errors
     lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
     # builder.rollout.ReleaseSettings: rollout, alarms, max_error_rate, checks, prune
     release: Any = field(default=None, compare=False, repr=False)
+    functions: tuple[FunctionEntry, ...] = ()  # the `functions:` form
+    key: str = "function"  # which function this is: `function`, or its key in `functions:`
+    name: str | None = None  # its `name:` in `functions:`
+    function_at: tuple[str, ...] = ("function",)  # key path of its section
+    dependencies_at: tuple[str, ...] = ("layers", "dependencies")
+
+    def function_keys(self) -> tuple[str, ...]:
+        """`("function",)` for the `function:` form, else the keys of `functions:`."""
+        return tuple(entry.key for entry in self.functions) or (self.key,)
+
+    def for_function(self, key: str) -> Spec:
+        """The one function `key` as a `function:`-shaped Spec: its dependencies as
+        `dependencies` and the layers it lists, in its order, as `layers`."""
+        from dataclasses import replace
+
+        if not self.functions:
+            if key != self.key:
+                raise KeyError(key)
+            return self
+        entry = next((e for e in self.functions if e.key == key), None)
+        if entry is None:
+            raise KeyError(key)
+        return replace(self, function=entry.function, dependencies=entry.dependencies,
+                       layers=tuple(self.layer(name) for name in entry.layers), functions=(),
+                       key=key, name=entry.name, function_at=("functions", key),
+                       dependencies_at=("functions", key, "dependencies"))
+
+    def each_function(self) -> list[Spec]:
+        return [self.for_function(key) for key in self.function_keys()]
 
     def component_names(self) -> list[str]:
+        if self.functions:
+            names = [n for view in self.each_function() for n in view.component_names()]
+            return list(dict.fromkeys(names))
         names = ["function"]
         if self.dependencies is not None:
             names.append("dependencies")
@@ -122,13 +171,22 @@ def load_spec(repo_root: Path, build_file: str | None = None) -> Spec:
     doc = _Document(name, lines)
     _check_schema(document, doc)
     spec = _make_spec(document, doc)
-    _check_paths(repo_root, spec)
+    for view in spec.each_function():
+        _check_paths(repo_root, view)
     spec = _with_release(repo_root, document, spec)
-    if spec.dependencies is not None:
-        listed = isinstance(document["layers"]["dependencies"], list)
-        at = "layers.dependencies" if listed else "layers.dependencies.requirements"
-        _check_requirements(repo_root, spec, spec.dependencies.requirements, at)
+    for view in spec.each_function():
+        if view.dependencies is not None:
+            _check_dependencies(repo_root, document, view)
     return spec
+
+
+def _check_dependencies(repo_root: Path, document: Mapping[str, Any], spec: Spec) -> None:
+    raw: Any = document
+    for part in spec.dependencies_at:
+        raw = raw[part]
+    at = format_path(spec.dependencies_at)
+    at = at if isinstance(raw, list) else f"{at}.requirements"
+    _check_requirements(repo_root, spec, spec.dependencies.requirements, at)
 
 
 def _with_release(repo_root: Path, document: Mapping[str, Any], spec: Spec) -> Spec:
@@ -213,7 +271,10 @@ def _explain(error: SchemaError) -> tuple[str, str | None]:
     if where == ("layers",) and error.keyword == "maxProperties":
         return (error.message.replace("entries", "layers"),
                 f"Lambda attaches at most {MAX_LAYERS} layers to a function")
-    if where == ("layers", "dependencies") and error.keyword == "oneOf":
+    if where == () and error.keyword == "oneOf":
+        return ("has both `function` and `functions`",
+                "use `function:` for one function or `functions:` for several, not both")
+    if where[-1:] == ("dependencies",) and error.keyword == "oneOf":
         wanted = "a list of requirements files or a mapping with 'requirements'"
         return error.message.replace("a list or a mapping", wanted), None
     return error.message, None
@@ -223,7 +284,6 @@ def _explain(error: SchemaError) -> tuple[str, str | None]:
 
 
 def _make_spec(document: Mapping[str, Any], doc: _Document) -> Spec:
-    function = _make_function(document["function"], doc)
     dependencies = None
     layers = []
     for key, value in (document.get("layers") or {}).items():
@@ -233,17 +293,81 @@ def _make_spec(document: Mapping[str, Any], doc: _Document) -> Spec:
             layers.append(_make_layer(key, value, doc))
     _check_layer_names(dependencies, layers, doc)
     lines = tuple((format_path(path), line) for path, line in doc.lines.items() if path)
+    if "functions" in document:
+        return _make_functions(document, dependencies, tuple(layers), lines, doc)
+    function = _make_function(document["function"], doc)
     return Spec(doc.file, function, dependencies, tuple(layers), lines)
 
 
-def _make_function(raw: Mapping[str, Any], doc: _Document) -> FunctionSpec:
-    at = ("function",)
+def _make_functions(document: Mapping[str, Any], dependencies: DependenciesSpec | None,
+                    layers: tuple[LayerSpec, ...], lines, doc: _Document) -> Spec:
+    """The `functions:` form: each entry's function, dependencies and listed layers."""
+    if dependencies is not None:
+        raise doc.error(("layers", "dependencies"), "a top-level dependencies layer is for "
+                        "the `function:` form", hint="give each function of `functions:` "
+                        "its own `dependencies:`, or put shared code in a custom layer")
+    raw_functions = document["functions"] or {}
+    if not raw_functions:
+        raise doc.error(("functions",), "lists no function",
+                        hint="add at least one: functions: {api: {files: [app.py]}}")
+    keys = {layer.key for layer in layers}
+    entries = tuple(_make_entry(key, raw, keys, doc) for key, raw in raw_functions.items())
+    _check_function_names(entries, doc)
+    listed = {name for entry in entries for name in entry.layers}
+    for layer in layers:
+        if layer.key not in listed:
+            raise doc.error(("layers", layer.key), "is listed by no function",
+                            hint=f"add it to a function's `layers: [{layer.key}]`, or remove it")
+    return Spec(doc.file, None, None, layers, lines, functions=entries)
+
+
+def _make_entry(key: str, raw: Mapping[str, Any], layer_keys: set[str],
+                doc: _Document) -> FunctionEntry:
+    at = ("functions", key)
+    listed = tuple(raw.get("layers", ()))
+    for index, name in enumerate(listed):
+        if name not in layer_keys:
+            known = ", ".join(sorted(layer_keys)) or "none"
+            raise doc.error((*at, "layers", index), f"{name!r} is not a custom layer of "
+                            f"this build file (layers: {known})",
+                            hint="define it under the top-level `layers:`")
+    dependencies = raw.get("dependencies")
+    entry = FunctionEntry(
+        key=key, function=_make_function(raw, doc, at), name=raw.get("name"),
+        dependencies=None if dependencies is None else
+        _make_dependencies(dependencies, doc, (*at, "dependencies")), layers=listed)
+    count = len(listed) + (dependencies is not None)
+    if count > MAX_LAYERS:
+        raise doc.error((*at, "layers"), f"{count} layers with its dependencies; Lambda "
+                        f"attaches at most {MAX_LAYERS} to a function")
+    return entry
+
+
+def _check_function_names(entries: tuple[FunctionEntry, ...], doc: _Document) -> None:
+    """Two functions cannot share a name, nor two dependencies layers."""
+    for kind, named in (("function", lambda e: e.name),
+                        ("layer", lambda e: e.dependencies and e.dependencies.name)):
+        seen: dict[str, str] = {}
+        for entry in entries:
+            name = named(entry)
+            if not name:
+                continue
+            at = ("functions", entry.key, "name") if kind == "function" else (
+                "functions", entry.key, "dependencies", "name")
+            if name in seen:
+                raise doc.error(at, f"{kind} name {name!r} is already used by "
+                                f"functions.{seen[name]}")
+            seen[name] = entry.key
+
+
+def _make_function(raw: Mapping[str, Any], doc: _Document,
+                   at: JsonPath = ("function",)) -> FunctionSpec:
     source_dir = _directory(raw.get("source_dir", ""), doc, (*at, "source_dir"))
     runtimes = tuple(raw.get("runtimes", ()))
     runtime = raw.get("runtime")
     if runtime is not None and runtimes and runtime not in runtimes:
-        raise doc.error((*at, "runtime"), f"{runtime!r} is not one of function.runtimes "
-                        f"({', '.join(runtimes)})")
+        raise doc.error((*at, "runtime"), f"{runtime!r} is not one of "
+                        f"{format_path((*at, 'runtimes'))} ({', '.join(runtimes)})")
     environment = raw.get("environment")
     return FunctionSpec(
         files=_entries(raw["files"], doc, (*at, "files"), source_dir),
@@ -262,8 +386,8 @@ def _make_function(raw: Mapping[str, Any], doc: _Document) -> FunctionSpec:
     )
 
 
-def _make_dependencies(raw: Any, doc: _Document) -> DependenciesSpec:
-    at = ("layers", "dependencies")
+def _make_dependencies(raw: Any, doc: _Document,
+                       at: JsonPath = ("layers", "dependencies")) -> DependenciesSpec:
     if isinstance(raw, list):
         return DependenciesSpec(requirements=_entries(raw, doc, at, ""))
     return DependenciesSpec(
@@ -373,7 +497,8 @@ def _compiles(pattern: str) -> bool:
 
 def _check_paths(repo_root: Path, spec: Spec) -> None:
     """Everything listed exists inside the repository (except what `preinstall` makes)."""
-    _check_folder(repo_root, spec, "function.source_dir", spec.function.source_dir)
+    _check_folder(repo_root, spec, f"{format_path(spec.function_at)}.source_dir",
+                  spec.function.source_dir)
     collect_files(repo_root, spec, "function")
     for layer in spec.layers:
         at = format_path(("layers", layer.key))

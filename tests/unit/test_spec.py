@@ -352,7 +352,7 @@ def test_unknown_key_points_at_its_line(repo):
 def test_unknown_top_level_key(repo):
     error = refused(repo, "function: {files: [app.py]}\nlayer: {}\n")
     assert_error(error, file="build.yaml", key=None, line=2,
-                 says="top level: unknown key 'layer' (allowed: version, function, layers, ")
+                 says="top level: unknown key 'layer' (allowed: version, function, functions, layers, ")
 
 
 def test_function_name_is_refused_with_the_reason(repo):
@@ -769,3 +769,110 @@ def test_iter_files_refuses_a_base_outside_the_repository(repo, tmp_path):
     (repo / "out").symlink_to(tmp_path, target_is_directory=True)
     with pytest.raises(SpecError, match="outside the repository"):
         list(iter_files(repo, repo / "out", file="f", key="k"))
+
+
+# -- several functions (`functions:`) ----------------------------------------------------
+
+MONOREPO_YAML = """\
+functions:
+  api:
+    name: shop-api
+    runtimes: [python3.13]
+    handler: app.handler
+    source_dir: src
+    files: [handler.py]
+    dependencies: [requirements.txt]
+    layers: [shared]
+  worker:
+    runtimes: [python3.12]
+    architecture: arm64
+    files: [app.py]
+    dependencies:
+      requirements: [req/extra.txt]
+      name: worker-deps
+    layers: [shared, assets]
+layers:
+  shared:
+    source_dir: src
+    dest_dir: python
+    files: [lib]
+  assets:
+    files: [assets]
+"""
+
+
+def test_functions_load_each_with_its_own_settings_dependencies_and_layers(repo):
+    spec = load_yaml(repo, MONOREPO_YAML)
+    assert spec.function is None and spec.dependencies is None
+    assert spec.function_keys() == ("api", "worker")
+    api, worker = spec.each_function()
+    assert (api.key, api.name, api.function_at) == ("api", "shop-api", ("functions", "api"))
+    assert api.function == FunctionSpec(files=("handler.py",), source_dir="src",
+                                        runtimes=("python3.13",), runtime="python3.13",
+                                        handler="app.handler")
+    assert api.dependencies == DependenciesSpec(requirements=("requirements.txt",))
+    assert [layer.key for layer in api.layers] == ["shared"]
+    assert (worker.name, worker.function.architecture) == (None, "arm64")
+    assert worker.dependencies.name == "worker-deps"
+    assert [layer.key for layer in worker.layers] == ["shared", "assets"]
+    assert api.layer("shared") is worker.layer("shared")  # one definition, listed twice
+    assert worker.component_names() == ["function", "dependencies", "shared", "assets"]
+    assert spec.component_names() == ["function", "dependencies", "shared", "assets"]
+
+
+def test_the_single_function_form_is_its_own_one_function(repo):
+    spec = load_yaml(repo, SEED_YAML)
+    assert spec.function_keys() == ("function",)
+    assert spec.for_function("function") is spec
+    with pytest.raises(KeyError):
+        spec.for_function("api")
+
+
+def test_a_function_path_error_names_its_key_path_and_line(repo):
+    error = refused(repo, MONOREPO_YAML.replace("files: [handler.py]", "files: [gone.py]"))
+    assert_error(error, file="build.yaml", key="functions.api.files[0]", line=7,
+                 says="functions.api.files[0]: 'src/gone.py' not found")
+    error = refused(repo, MONOREPO_YAML.replace("[req/extra.txt]", "[req/none.txt]"))
+    assert_error(error, file="build.yaml", key="functions.worker.dependencies.requirements[0]",
+                 line=15, says="'req/none.txt'")
+
+
+@pytest.mark.parametrize("change, key, says", [
+    (("layers: [shared, assets]", "layers: [shared, nope]"), "functions.worker.layers[1]",
+     "'nope' is not a custom layer of this build file (layers: assets, shared)"),
+    (("  assets:\n    files: [assets]\n", "  assets:\n    files: [assets]\n  extra:\n"
+      "    files: [assets]\n"), "layers.extra", "is listed by no function"),
+    (("layers:\n  shared:", "layers:\n  dependencies: [requirements.txt]\n  shared:"),
+     "layers.dependencies", "a top-level dependencies layer is for the `function:` form"),
+    (("    files: [app.py]\n", "    name: shop-api\n    files: [app.py]\n"),
+     "functions.worker.name", "function name 'shop-api' is already used by functions.api"),
+    (("  api:\n    name: shop-api", "  bad key:\n    name: shop-api"), "functions",
+     "invalid key"),
+    (("    runtimes: [python3.13]", "    runtimes: [python3.13]\n    runtime: python3.12"),
+     "functions.api.runtime", "'python3.12' is not one of functions.api.runtimes"),
+    (("    handler: app.handler", "    handler: app.handler\n    bogus: 1"), "functions.api",
+     "unknown key 'bogus'"),
+])
+def test_bad_functions_are_refused_with_the_key(repo, change, key, says):
+    error = refused(repo, MONOREPO_YAML.replace(*change))
+    assert error.key == key, str(error)
+    assert says in error.message, error.message
+
+
+def test_function_and_functions_together_are_refused(repo):
+    error = refused(repo, "function: {files: [app.py]}\n" + MONOREPO_YAML)
+    assert "has both `function` and `functions`" in error.message
+    assert "not both" in error.hint
+
+
+def test_an_empty_functions_map_is_refused(repo):
+    assert "lists no function" in refused(repo, "functions: {}\n").message
+
+
+def test_a_function_with_more_than_five_layers_is_refused(repo):
+    layers = "".join(f"  l{i}:\n    files: [assets]\n" for i in range(5))
+    error = refused(repo, "functions:\n  api:\n    files: [app.py]\n"
+                    "    dependencies: [requirements.txt]\n"
+                    "    layers: [l0, l1, l2, l3, l4]\nlayers:\n" + layers)
+    assert error.key == "functions.api.layers"
+    assert "6 layers with its dependencies" in error.message
