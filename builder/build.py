@@ -6,6 +6,12 @@ trees are cached in the work dir, apart for each repository, keyed by the conten
 input that decides the installed files (requirement files and their includes, local wheels
 and package folders, the target, the installer and its version), so an unchanged set is
 neither installed nor zipped again.
+
+A build file with several functions (`functions:`) is built function by function from one
+fetch: each function gets its own zip and dependencies layer (in `<out>/<key>/`) and its own
+`BuildOutput` in `BuildOutput.parts`; a custom layer several functions list is built once
+(in `<out>/`), and the dependency and installer caches serve every function, so a function
+whose inputs did not change costs a cache lookup.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -54,6 +60,7 @@ class BuildOptions:
     components: tuple[str, ...] = ()
     token: str | None = field(default=None, repr=False)
     refresh: bool = False
+    functions: tuple[str, ...] = ()  # keys of the build file's functions to build; () all
 
     @property
     def repository_key(self) -> str:
@@ -108,12 +115,18 @@ class BuildOutput:
     install: dict | None = None
     warnings: list[str] = field(default_factory=list)
     committed_at: int | None = None  # unix seconds of the commit
+    key: str = "function"  # the function built: `function`, or its key in `functions:`
+    parts: list[BuildOutput] = field(default_factory=list)  # one per function (functions:)
+
+    def each(self) -> list[BuildOutput]:
+        """One output per function built: the parts, or this output itself."""
+        return self.parts or [self]
 
     def artifact(self, name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.name == name), None)
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "commit": self.commit,
             "target": self.target.describe(),
             "components": [a.to_json() for a in self.artifacts],
@@ -121,6 +134,11 @@ class BuildOutput:
             "warnings": self.warnings,
             "timings": self.timings.as_dict(),
         }
+        if self.parts:
+            data["functions"] = [{"key": part.key, "target": part.target.describe(),
+                                  "components": [a.to_json() for a in part.artifacts],
+                                  "install": part.install} for part in self.parts]
+        return data
 
 
 def build(options: BuildOptions, *, runner=None, timings: Timings | None = None) -> BuildOutput:
@@ -141,18 +159,46 @@ def _build_checkout(options: BuildOptions, checkout, runner, timings: Timings) -
     with timings.step("spec"):
         spec = load_spec(checkout.root, options.build_file)
         selected = select_components(spec, options.components)
-        target = target_of(spec)
+        views = [spec.for_function(key) for key in select_functions(spec, options.functions)]
     out_dir = options.out_dir or options.workdir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not spec.functions:
+        return _build_function_part(options, checkout, spec, selected, out_dir, runner,
+                                    timings, {})
+    layers: dict[str, Artifact] = {}  # custom layers built once, whoever lists them
+    parts = [_build_function_part(options, checkout, view, selected, out_dir / view.key,
+                                  runner, timings, layers, layers_dir=out_dir)
+             for view in views if selected & set(view.component_names())]
+    if not parts:
+        raise SpecError(f"none of the functions chosen ({', '.join(v.key for v in views)}) "
+                        f"has the components asked for ({', '.join(sorted(selected))})",
+                        file=spec.file, key="components")
+    unique = {id(a): a for part in parts for a in part.artifacts}
+    return BuildOutput(checkout.commit, checkout.source, spec, parts[0].target,
+                       list(unique.values()), timings,
+                       warnings=[f"{p.key}: {w}" for p in parts for w in p.warnings],
+                       committed_at=checkout.committed_at, key="", parts=parts)
+
+
+def _build_function_part(options: BuildOptions, checkout, spec, selected: set[str],
+                         out_dir: Path, runner, timings: Timings, layers: dict[str, Artifact],
+                         *, layers_dir: Path | None = None) -> BuildOutput:
+    """One function's zips: its dependencies, the custom layers it lists (taken from
+    `layers` when another function built them already), its own package."""
+    target = target_of(spec)
+    out_dir.mkdir(parents=True, exist_ok=True)
     output = BuildOutput(checkout.commit, checkout.source, spec, target, [], timings,
-                         committed_at=checkout.committed_at)
+                         committed_at=checkout.committed_at, key=spec.key)
     context = _Context(options, checkout.root, out_dir, target, runner, timings, spec)
-    if "dependencies" in selected:
+    if "dependencies" in selected and spec.dependencies is not None:
         artifact, output.install = _build_dependencies(context, spec)
         output.artifacts.append(artifact)
     for layer in spec.layers:
         if layer.key in selected:
-            output.artifacts.append(_build_custom_layer(context, layer))
+            if layer.key not in layers:
+                shared = replace(context, out_dir=layers_dir or out_dir)
+                layers[layer.key] = _build_custom_layer(shared, layer)
+            output.artifacts.append(layers[layer.key])
     if "function" in selected:
         output.artifacts.append(_build_function(context, spec))
     output.warnings.extend(check_limits(output.artifacts))
@@ -169,6 +215,19 @@ def select_components(spec, requested: Sequence[str]) -> set[str]:
             file=spec.file, key="components",
         )
     return set(requested or available)
+
+
+def select_functions(spec, requested: Sequence[str]) -> tuple[str, ...]:
+    """The keys to build, in build-file order; all when none are asked for."""
+    available = spec.function_keys()
+    unknown = [key for key in requested if key not in available]
+    if unknown:
+        raise SpecError(
+            f"unknown function {', '.join(map(repr, unknown))}; this build file has: "
+            f"{', '.join(available)}", file=spec.file, key="functions",
+            hint="name functions by their key under `functions:` (`function` for the "
+                 "single `function:` form)")
+    return tuple(key for key in available if not requested or key in requested)
 
 
 def target_of(spec) -> Target:
