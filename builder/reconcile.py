@@ -1,17 +1,30 @@
 """Reconciling a build with AWS: the desired state, the state AWS has now, the plan between
-them, and the result the builder answers with. Applying the plan is `builder.apply`."""
+them, and the result the builder answers with. Applying the plan is `builder.apply`.
+
+A build file with several functions is reconciled function by function (`FunctionPlan`):
+each its own desired state, plan, version and alias. `share_layers` makes a layer that
+several plans would publish with the same name and CodeSha256 published once, by the first
+function that needs it, and attached to the others as that publish produced it."""
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from builder import limits
 from builder.apply import Applied, Executor
 from builder.aws import Aws, ConcurrentChangeError
 from builder.build import BuildOutput
-from builder.contract import BuildResult, ComponentResult, LayerResult, RolloutResult
+from builder.contract import (
+    BuildResult,
+    ComponentResult,
+    Failure,
+    FunctionResult,
+    LayerResult,
+    RolloutResult,
+)
 from builder.errors import LimitError
 from builder.plan import (
     BuiltLayer,
@@ -19,7 +32,9 @@ from builder.plan import (
     Desired,
     Plan,
     Published,
+    PublishLayerVersion,
     State,
+    UploadArtifact,
     artifact_key,
     describe,
     make_plan,
@@ -40,21 +55,39 @@ class Destination:
     bucket: str | None = None
     allow_older: bool = False
     rollout: str | None = None  # the request's strategy; none: the build file's
+    layer_base: str | None = None  # custom layers' default `<base>-<key>`; none: function
 
 
-def layer_names(spec, function: str) -> dict[str, str]:
-    """component -> AWS layer name: `<function>-dependencies`, `<function>-<key>`, or the
-    name the build file gives."""
+def function_name(spec, base: str) -> str:
+    """The Lambda function of one function's Spec: `base` (the request's function) for the
+    `function:` form; in `functions:` its `name`, or `<base>-<key>`."""
+    if spec.function_at == ("function",):
+        return base
+    return spec.name or f"{base}-{spec.key}"
+
+
+def destination_of(spec, request_function: str, **how: Any) -> Destination:
+    """Where one function's build goes; custom layers of `functions:` are named after the
+    request's function (the repository's name by default), shared by every function."""
+    several = spec.function_at != ("function",)
+    return Destination(function_name(spec, request_function),
+                       layer_base=request_function if several else None, **how)
+
+
+def layer_names(spec, function: str, base: str | None = None) -> dict[str, str]:
+    """component -> AWS layer name: `<function>-dependencies`, `<base>-<key>` (`base` is the
+    function unless given), or the name the build file gives."""
     names = {}
     if spec.dependencies is not None:
         names["dependencies"] = spec.dependencies.name or f"{function}-dependencies"
     for layer in spec.layers:
-        names[layer.key] = layer.name or f"{function}-{layer.key}"
+        names[layer.key] = layer.name or f"{base or function}-{layer.key}"
     return names
 
 
 def desired_state(output: BuildOutput, target: Destination) -> Desired:
-    spec, names = output.spec, layer_names(output.spec, target.function)
+    spec = output.spec
+    names = layer_names(spec, target.function, target.layer_base)
     layers = []
     for artifact in output.artifacts:
         if artifact.kind != "layer":
@@ -181,7 +214,9 @@ def start_rollout(aws: Aws, output: BuildOutput, target: Destination, version: s
         return None
     found = aws.call("lambda", "get_alias", FunctionName=target.function, Name=target.alias)
     state = rollout.decode(found.get("Description"))
-    if state is None or state.final or state.new != version:
+    weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    if state is None or state.final or state.new != version or not rollout.matches(
+            state, found["FunctionVersion"], weights):
         if found["FunctionVersion"] == version:
             return None
         release = _release(output)
@@ -203,11 +238,12 @@ def rollout_result(state, checks=()) -> RolloutResult:
         checks=tuple({"file": c.file, "event": c.event, "expect": c.expect} for c in checks))
 
 
-def apply_plan(aws: Aws, plan: Plan) -> Applied:
+def apply_plan(aws: Aws, plan: Plan, published: Mapping[str, Any] | None = None) -> Applied:
     """Apply `plan`; if another change to the function comes between our reading and our
     changing it, read again, plan again and apply that, once. `Applied.plan` is the plan
-    that was applied."""
-    applied = Applied()
+    that was applied. `published`: component -> LayerVersion another function's apply
+    published in this request, for the plan's `Published` refs without a publish step."""
+    applied = Applied(layers=dict(published or {}))
     try:
         return Executor(aws).run(plan, applied)
     except ConcurrentChangeError as first:
@@ -279,3 +315,76 @@ def _components(output: BuildOutput, plan: Plan,
             size=stats.size, unzipped_size=stats.unzipped_size, files=stats.files,
             changed=changed, arn=layer.arn if layer else None, reused=artifact.reused))
     return tuple(rows)
+
+
+# -- several functions ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class FunctionPlan:
+    """One function's part of a request: its build, destination, desired state and plan.
+    `shared`: component -> key of the earlier function whose plan publishes that layer."""
+
+    key: str
+    output: BuildOutput
+    target: Destination
+    desired: Desired
+    plan: Plan
+    shared: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> list[str]:
+        lines = describe(self.plan)
+        names = {layer.code.component: layer.layer_name for layer in self.desired.layers}
+        return lines + [f"attach layer {names[c]} as published for {key}"
+                        for c, key in self.shared.items()]
+
+
+def share_layers(plans: Sequence[FunctionPlan]) -> list[FunctionPlan]:
+    """A layer several plans publish with the same name and CodeSha256 is published by the
+    first of them only: the later ones lose that publish (and its upload) and record whose
+    publish they attach."""
+    first: dict[tuple[str, str], str] = {}  # (layer name, CodeSha256) -> function key
+    shared_plans = []
+    for item in plans:
+        keep, shared = [], {}
+        dropped = set()
+        for step in item.plan.steps:
+            if isinstance(step, PublishLayerVersion):
+                found = (step.layer.layer_name, step.layer.code.code_sha256)
+                if found in first:
+                    shared[step.layer.code.component] = first[found]
+                    dropped.add(step.layer.code.component)
+                    continue
+                first[found] = item.key
+            keep.append(step)
+        keep = [step for step in keep
+                if not (isinstance(step, UploadArtifact) and step.component in dropped)]
+        plan = replace(item.plan, steps=tuple(keep))
+        shared_plans.append(replace(item, plan=plan, shared={**item.shared, **shared}))
+    return shared_plans
+
+
+def function_result(item: FunctionPlan, result: BuildResult, *, deployed: bool,
+                    error: Failure | None = None) -> FunctionResult:
+    """One function's part of the answer, from `result_of` for it."""
+    return FunctionResult(
+        key=item.key, name=item.target.function, arn=result.function_arn,
+        version=result.version if deployed else None, alias=result.alias if deployed else None,
+        code_sha256=result.code_sha256, target=result.target, deployed=deployed,
+        layers=result.layers, components=result.components, plan=result.plan,
+        plan_text=tuple(item.describe()) if not deployed else result.plan_text,
+        rollout=result.rollout, error=error)
+
+
+def several_result(action: str, output: BuildOutput, functions: Sequence[FunctionResult],
+                   error: Failure | None = None) -> BuildResult:
+    """The answer for a `functions:` build file: each function's part, and `error` naming
+    the function that failed and what the others are."""
+    if error is not None:
+        done = [f"{f.key} ({f.name})" for f in functions if f.deployed]
+        left = [f"{f.key} ({f.name})" for f in functions if not f.deployed and f.error is None]
+        message = error.message + (f"; deployed: {', '.join(done)}" if done else "") + (
+            f"; not deployed: {', '.join(left)}" if left else "")
+        error = replace(error, message=message)
+    return BuildResult(
+        ok=error is None, action=action, commit=output.commit, warnings=tuple(output.warnings),
+        plan_text=tuple(f"{f.key}: {line}" for f in functions for line in f.plan_text),
+        functions=tuple(functions), error=error)

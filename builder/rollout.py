@@ -174,6 +174,14 @@ class RolloutState:
         return self.old, {self.new: self.weight}
 
 
+def matches(state: RolloutState, version: str, weights: Mapping[str, float]) -> bool:
+    """Whether the alias still routes as `state` says (else it was moved by something else
+    and the recorded rollout is stale)."""
+    want_version, want_weights = state.routing()
+    have = {str(k): round(float(v), 4) for k, v in weights.items() if v}
+    return version == want_version and have == {k: round(v, 4) for k, v in want_weights.items()}
+
+
 def start_state(strategy: Strategy, old: str, new: str, now: float, *,
                 alarms: Sequence[str] = (), max_error_rate: float | None = None,
                 checks: bool = False) -> RolloutState:

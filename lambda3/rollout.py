@@ -50,12 +50,20 @@ class Driver:
         return Alias(found["FunctionVersion"], dict(weights), found.get("RevisionId"),
                      model.decode(found.get("Description")))
 
-    def current(self) -> RolloutState:
-        state = self.read().state
+    def current(self, alias: Alias | None = None) -> RolloutState:
+        """The recorded rollout, checked against where the alias really points."""
+        alias = alias or self.read()
+        state = alias.state
         if state is None:
             raise RolloutError(f"alias {self.alias} of {self.function} records no rollout",
                                hint="start one with `lambda3 deploy --rollout ...` or "
                                     "`lambda3 promote --rollout ...`")
+        if not state.final and not model.matches(state, alias.version, alias.weights):
+            raise RolloutError(
+                f"alias {self.alias} of {self.function} was moved outside its rollout (it "
+                f"points at version {alias.version}, the rollout of {state.old} -> "
+                f"{state.new} expects {state.routing()[0]}): the recorded rollout is stale",
+                hint="deploy again to start a new one; nothing was changed")
         return state
 
     def health(self, state: RolloutState) -> Health:
@@ -97,7 +105,7 @@ class Driver:
         self.say(f"{self.alias}: {model.describe(self.current())}")
         while True:
             alias = self.read()
-            state = alias.state or self.current()
+            state = self.current(alias)
             if state.final:
                 return self._finished(state)
             decision = self._decide(state, checks)
@@ -176,7 +184,7 @@ class Driver:
         """Roll back now: the alias on the old version alone."""
         while True:
             alias = self.read()
-            state = alias.state or self.current()
+            state = self.current(alias)
             if state.final:
                 return state
             back = model.rolled_back(state, self.clock(), reason)

@@ -324,3 +324,14 @@ def test_a_rollback_in_the_action_fails_the_step_and_is_in_the_summary(
                         clock=clock, sleep=clock.sleep)
     assert "rolled back to version 1 (alarm app-5xx is in ALARM)" in summary.read_text()
     assert routing(aws) == ("1", {})
+
+
+def test_a_rollout_whose_alias_was_moved_meanwhile_is_stale_and_left_alone(aws, two_versions):
+    start(aws, "linear 25 every 1")
+    aws.client("lambda").update_alias(FunctionName="app", Name="live", FunctionVersion="2",
+                                      RoutingConfig={"AdditionalVersionWeights": {}})
+    with pytest.raises(RolloutError, match="was moved outside its rollout .* stale"):
+        driver(aws, Clock()).run()
+    with pytest.raises(RolloutError, match="stale"):
+        driver(aws, Clock()).abort()
+    assert routing(aws) == ("2", {})

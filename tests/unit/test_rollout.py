@@ -165,3 +165,13 @@ def test_release_settings_read_check_events_through_the_reader():
     with pytest.raises(RolloutError, match="not JSON"):
         release_settings({"checks": ["bad.json"]}, {"bad.json": "{"}.__getitem__)
     assert release_settings({}, files.__getitem__).rollout is None
+
+
+def test_matches_compares_the_alias_with_the_recorded_routing():
+    from builder.rollout import matches
+
+    state = start_state(Strategy("canary", 10, 5), "1", "2", T0)
+    assert matches(state, "1", {"2": 0.1})
+    assert not matches(state, "2", {})
+    assert not matches(state, "1", {"2": 0.5})
+    assert matches(replace(state, phase=COMPLETE), "2", {})
