@@ -143,3 +143,42 @@ def test_the_cache_key_names_lock_python_os_and_architecture():
     key = install.cache_key("six==1.0 --hash=sha256:" + "a" * 64)
     assert key.startswith("lambda3-action-") and "-py3." in key
     assert key != install.cache_key("six==1.1 --hash=sha256:" + "a" * 64)
+
+
+def _module_path(module: str) -> Path | None:
+    for path in (ROOT / f"{module.replace('.', '/')}.py",
+                 ROOT / module.replace(".", "/") / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _our_modules_reachable_from(*start: str) -> set[Path]:
+    """Every module of ours an import anywhere in `start` can reach (lazy imports too)."""
+    import ast
+
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        module = todo.pop()
+        path = _module_path(module)
+        if module in seen or path is None:
+            continue
+        seen.add(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names]
+    return {_module_path(module) for module in seen}
+
+
+def test_botocore_models_are_kept_for_every_service_the_action_can_call():
+    import re
+
+    called: set[str] = set()
+    for path in _our_modules_reachable_from("lambda3.action.run"):
+        called |= set(re.findall(r'(?:client|clients|call)\(\s*"([a-z0-9-]+)"',
+                                 path.read_text()))
+    assert {"lambda", "logs", "sts", "cloudwatch"} <= called  # the scan finds the calls
+    assert called <= install.BOTOCORE_SERVICES, called - install.BOTOCORE_SERVICES
