@@ -1,0 +1,4 @@
+import idna
+import six
+
+VERSION = (six.__version__, idna.__version__)

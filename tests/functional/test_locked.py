@@ -1,0 +1,322 @@
+"""pyproject.toml projects: the dependencies layer holds exactly what the lock says.
+
+Real installs from PyPI. Fixtures pin old releases (six 1.15.0, idna 2.10, certifi 2020.12.5,
+attrs 21.4.0, iniconfig 1.1.1) so that "the newest" would differ from "the locked".
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from builder.build import BuildOptions, build
+from builder.errors import InstallError, SpecError
+from builder.lockfiles import Selection, export, find_project
+from builder.tomlread import _Reader
+
+ROOT = Path(__file__).resolve().parents[2]
+UV = str(Path(sys.executable).with_name("uv"))
+POETRY_PROJECT = ROOT / "tests" / "data" / "poetry_project"
+BUILD = """\
+function:
+  runtime: {runtime}
+  architecture: {arch}
+  files: [app.py]
+layers:
+  dependencies:
+{deps}
+"""
+IMPORTS = r"""
+import importlib, importlib.metadata, json, sys
+sys.path.insert(0, sys.argv[1])
+for name in sys.argv[2:]:
+    importlib.import_module(name)
+print(json.dumps({d.metadata["Name"].lower(): d.version for d in importlib.metadata.distributions(path=[sys.argv[1]])}))
+"""
+BUILD_BACKEND = '[build-system]\nrequires = ["uv_build>=0.8,<0.10"]\nbuild-backend = "uv_build"\n'
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def member(name: str, dependencies: list[str], extra: str = "") -> dict[str, str]:
+    deps = ", ".join(json.dumps(d) for d in dependencies)
+    sources = "[tool.uv.sources]\nshared = { workspace = true }\n" if "shared" in dependencies else ""
+    return {
+        f"packages/{name}/pyproject.toml": (
+            f'[project]\nname = "{name}"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+            f"dependencies = [{deps}]\n{extra}{sources}{BUILD_BACKEND}"),
+        f"packages/{name}/src/{name}/__init__.py": f"NAME = {name!r}\n",
+    }
+
+
+def uv_workspace(root: Path) -> Path:
+    """Two members (api, worker) and a shared library, locked with `uv lock`."""
+    write(root, {
+        "pyproject.toml": '[tool.uv.workspace]\nmembers = ["packages/*"]\n',
+        "app.py": "def handler(event, context):\n    return 1\n",
+        **member("shared", ["six==1.15.0"]),
+        **member("api", ["shared", "idna<3"],
+                 '[project.optional-dependencies]\nfast = ["attrs==21.4.0"]\n'
+                 '[dependency-groups]\ndev = ["iniconfig==1.1.1"]\n'),
+        **member("worker", ["shared", "certifi==2020.12.5"]),
+    })
+    subprocess.run([UV, "lock", "--no-config"], cwd=root, check=True, capture_output=True,
+                   timeout=300)
+    return root
+
+
+def commit(root: Path) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    if not (root / ".git").exists():
+        subprocess.run([*git, "init", "-q"], cwd=root, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], cwd=root, check=True)
+
+
+def build_layer(repo: Path, work: Path, deps: str, runtime="python3.12", arch="x86_64"):
+    write(repo, {"build.yaml": BUILD.format(runtime=runtime, arch=arch, deps=deps)})
+    return build(BuildOptions(source=str(repo), workdir=work, components=("dependencies",)))
+
+
+def unpack(output, dest: Path) -> Path:
+    with zipfile.ZipFile(output.artifact("dependencies").zip_path) as archive:
+        archive.extractall(dest)
+    return dest / "python"
+
+
+def installed(site: Path, *modules: str) -> dict[str, str]:
+    """Distributions and versions, read in a fresh interpreter after importing `modules`."""
+    done = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", IMPORTS, str(site), *modules],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def wheel_tags(site: Path, name: str) -> list[str]:
+    wheel = next(site.glob(f"{name}-*.dist-info")) / "WHEEL"
+    return [line.split(": ", 1)[1] for line in wheel.read_text().splitlines()
+            if line.startswith("Tag: ")]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return uv_workspace(tmp_path_factory.mktemp("ws") / "repo")
+
+
+# -- uv.lock -----------------------------------------------------------------------------
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.12"])
+def test_a_uv_workspace_member_installs_exactly_its_locked_set(workspace, tmp_path, runtime):
+    output = build_layer(workspace, tmp_path / "work", "    [packages/api/pyproject.toml]",
+                         runtime=runtime)
+    site = unpack(output, tmp_path / "layer")
+    assert installed(site, "api", "shared", "six", "idna") == {
+        "api": "0.1.0", "shared": "0.1.0", "six": "1.15.0", "idna": "2.10"}
+    for name in ("api", "shared"):  # regular installs with their dist-info, not editable
+        dist_info = next(site.glob(f"{name}-0.1.0.dist-info"))
+        assert not (dist_info / "direct_url.json").exists()
+        assert not list(site.glob("*.pth")) and (site / name / "__init__.py").is_file()
+    assert output.install["packages"] == [["api", "0.1.0"], ["idna", "2.10"],
+                                          ["shared", "0.1.0"], ["six", "1.15.0"]]
+    assert not any("not locked" in w for w in output.warnings)
+
+
+@pytest.mark.network
+def test_groups_and_extras_only_when_listed(workspace, tmp_path):
+    output = build_layer(workspace, tmp_path / "work",
+                         "    requirements: [packages/api]\n    groups: [dev]\n"
+                         "    extras: [fast]")
+    names = installed(unpack(output, tmp_path / "layer"), "attr", "iniconfig")
+    assert names["attrs"] == "21.4.0" and names["iniconfig"] == "1.1.1"
+
+
+@pytest.mark.network
+def test_the_other_member_gets_its_own_closure_with_arm64_wheels(tmp_path_factory, tmp_path):
+    repo = uv_workspace(tmp_path_factory.mktemp("arm") / "repo")
+    write(repo, {"packages/worker/pyproject.toml": (repo / "packages/worker/pyproject.toml")
+                 .read_text().replace('"certifi==2020.12.5"', '"certifi==2020.12.5", '
+                                      '"charset-normalizer==3.3.2"')})
+    subprocess.run([UV, "lock", "--no-config"], cwd=repo, check=True, capture_output=True)
+    output = build_layer(repo, tmp_path / "work", "    [packages/worker]", arch="arm64")
+    site = unpack(output, tmp_path / "layer")
+    names = {name for name, _ in map(tuple, output.install["packages"])}
+    assert names == {"worker", "shared", "six", "certifi", "charset-normalizer"}
+    tags = wheel_tags(site, "charset_normalizer")
+    assert tags and all(t.endswith("aarch64") for t in tags), tags
+
+
+@pytest.mark.network
+def test_a_changed_lock_changes_the_set_and_an_unchanged_one_is_reused(tmp_path):
+    repo = uv_workspace(tmp_path / "repo")
+    work = tmp_path / "work"
+    first = build_layer(repo, work, "    [packages/worker]")
+    assert not first.artifact("dependencies").reused
+    assert build_layer(repo, work, "    [packages/worker]").artifact("dependencies").reused
+    write(repo, {"packages/shared/pyproject.toml": (repo / "packages/shared/pyproject.toml")
+                 .read_text().replace("six==1.15.0", "six==1.16.0")})
+    subprocess.run([UV, "lock", "--no-config"], cwd=repo, check=True, capture_output=True)
+    again = build_layer(repo, work, "    [packages/worker]")
+    assert not again.artifact("dependencies").reused
+    assert dict(map(tuple, again.install["packages"]))["six"] == "1.16.0"
+
+
+# -- poetry.lock and pylock.toml ---------------------------------------------------------
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.12"])
+def test_a_poetry_project_installs_its_locked_main_group(tmp_path, runtime):
+    repo = tmp_path / "repo"
+    shutil.copytree(POETRY_PROJECT, repo)
+    write(repo, {"app.py": "x = 1\n"})
+    output = build_layer(repo, tmp_path / "work", "    [pyproject.toml]", runtime=runtime)
+    assert installed(unpack(output, tmp_path / "layer"), "poetry_app") == {
+        "poetry-app": "0.1.0", "six": "1.15.0", "idna": "2.10"}
+
+
+@pytest.mark.network
+def test_a_poetry_project_with_its_dev_group_and_extra(tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(POETRY_PROJECT, repo)
+    write(repo, {"app.py": "x = 1\n"})
+    output = build_layer(repo, tmp_path / "work",
+                         "    requirements: [.]\n    groups: [dev]\n    extras: [fast]")
+    names = installed(unpack(output, tmp_path / "layer"), "attr", "iniconfig")
+    assert (names["attrs"], names["iniconfig"]) == ("21.4.0", "1.1.1")
+
+
+def pylock_project(root: Path, workspace: Path) -> Path:
+    """A project of its own with a pylock.toml exported by uv from the workspace's api."""
+    done = subprocess.run([UV, "export", "--frozen", "--no-config", "--format", "pylock.toml",
+                           "--no-emit-workspace", "--no-dev", "--extra", "fast",
+                           "--project", str(workspace / "packages/api")],
+                          capture_output=True, text=True, check=True)
+    return write(root, {"pyproject.toml": '[project]\nname = "plain"\nversion = "1"\n'
+                        'dependencies = ["six", "idna", "attrs"]\n',
+                        "pylock.toml": done.stdout, "app.py": "x = 1\n"})
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("runtime,arch", [("python3.11", "x86_64"), ("python3.12", "arm64")])
+def test_a_pylock_toml_installs_exactly_its_packages(workspace, tmp_path, runtime, arch):
+    repo = pylock_project(tmp_path / "repo", workspace)
+    output = build_layer(repo, tmp_path / "work", "    [pyproject.toml]", runtime=runtime,
+                         arch=arch)
+    assert installed(unpack(output, tmp_path / "layer"), "six", "idna", "attr") == {
+        "six": "1.15.0", "idna": "2.10", "attrs": "21.4.0"}
+
+
+# -- hashes --------------------------------------------------------------------------------
+
+
+@pytest.mark.network
+def test_a_hash_mismatch_fails_naming_the_package(workspace, tmp_path):
+    repo = pylock_project(tmp_path / "repo", workspace)
+    lock = repo / "pylock.toml"
+    blocks = lock.read_text().split("[[packages]]")
+    blocks = [re.sub(r'sha256 = "[0-9a-f]{64}"', 'sha256 = "' + "0" * 64 + '"', block)
+              if 'name = "six"' in block else block for block in blocks]
+    lock.write_text("[[packages]]".join(blocks))
+    with pytest.raises(InstallError) as failure:
+        build_layer(repo, tmp_path / "work", "    [pyproject.toml]")
+    assert failure.value.message.startswith("hash mismatch for six==1.15.0")
+
+
+@pytest.mark.network
+def test_a_requirements_file_with_hashes_requires_them_for_every_file(tmp_path):
+    repo = write(tmp_path / "repo", {"app.py": "x = 1\n", "requirements.txt": (
+        "six==1.15.0 --hash=sha256:8b74bedcbbbaca38ff6d7491d76f2b06b3592611af620f8426e82dddb04a5ced\n"
+        "idna==2.10\n")})
+    with pytest.raises(Exception) as failure:
+        build_layer(repo, tmp_path / "work", "    [requirements.txt]")
+    assert "idna" in str(failure.value) and "hash" in str(failure.value).lower()
+
+
+# -- no lock -------------------------------------------------------------------------------
+
+
+@pytest.mark.network
+def test_a_project_without_a_lock_resolves_and_says_nothing_was_locked(tmp_path):
+    repo = write(tmp_path / "repo", {
+        "app.py": "x = 1\n",
+        "pyproject.toml": '[project]\nname = "loose"\nversion = "2"\n'
+                          'dependencies = ["six"]\n' + BUILD_BACKEND,
+        "src/loose/__init__.py": "import six\n"})
+    output = build_layer(repo, tmp_path / "work",
+                         '    requirements: [pyproject.toml]\n    exclude_newer: "2020-06-01"')
+    assert installed(unpack(output, tmp_path / "layer"), "loose") == {
+        "loose": "2", "six": "1.15.0"}  # six 1.16.0 came out in 2021-05
+    assert any("nothing was locked" in w for w in output.warnings)
+
+
+# -- which lock wins, and what is refused ------------------------------------------------
+
+
+def test_uv_lock_wins_over_poetry_lock_and_pylock_and_the_others_are_named(tmp_path):
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "p"\nversion = "1"\n',
+                     "uv.lock": "version = 1\n", "poetry.lock": "", "pylock.toml": ""})
+    project = find_project(tmp_path / "pyproject.toml", tmp_path)
+    assert project.lock.name == "uv.lock"
+    assert project.ignored == ("poetry.lock", "pylock.toml")
+    (tmp_path / "uv.lock").unlink()
+    assert find_project(tmp_path, tmp_path).lock.name == "poetry.lock"
+
+
+def test_a_member_finds_the_workspace_lock(tmp_path):
+    write(tmp_path, {"pyproject.toml": '[tool.uv.workspace]\nmembers = ["m"]\n',
+                     "uv.lock": "version = 1\n",
+                     "m/pyproject.toml": '[project]\nname = "m"\nversion = "1"\n'})
+    assert find_project(tmp_path / "m", tmp_path).lock == tmp_path / "uv.lock"
+
+
+def test_a_poetry_lock_without_groups_says_how_to_fix_it(tmp_path):
+    write(tmp_path, {"pyproject.toml": '[tool.poetry]\nname = "p"\n',
+                     "poetry.lock": '[metadata]\nlock-version = "2.0"\n'})
+    with pytest.raises(SpecError) as failure:
+        export(find_project(tmp_path, tmp_path), Selection(), tmp_path / "out", tmp_path)
+    assert failure.value.hint == "run `poetry lock` with Poetry 2 and commit poetry.lock"
+
+
+def test_a_local_package_outside_the_repository_is_refused(tmp_path):
+    repo = write(tmp_path / "repo", {
+        "pyproject.toml": '[project]\nname = "p"\nversion = "1"\n',
+        "pylock.toml": 'lock-version = "1.0"\n[[packages]]\nname = "evil"\n'
+                       'directory = { path = "../outside" }\n'})
+    (tmp_path / "outside").mkdir()
+    with pytest.raises(SpecError, match="outside the repository"):
+        export(find_project(repo, repo), Selection(), tmp_path / "out", repo)
+
+
+def test_groups_without_a_project_are_refused(tmp_path):
+    repo = write(tmp_path / "repo", {"app.py": "x = 1\n", "requirements.txt": "six\n"})
+    with pytest.raises(SpecError, match="groups and extras apply to pyproject.toml"):
+        build_layer(repo, tmp_path / "work", "    requirements: [requirements.txt]\n"
+                                             "    groups: [dev]")
+
+
+def test_the_small_toml_reader_reads_locks_as_tomllib_does(workspace):
+    import tomllib
+
+    for path in [workspace / "uv.lock", POETRY_PROJECT / "poetry.lock",
+                 POETRY_PROJECT / "pyproject.toml", ROOT / "pyproject.toml"]:
+        text = path.read_text()
+        assert _Reader(text, path.name).document() == tomllib.loads(text), path
+    document = _Reader('a = """x\\\n  y"""\nb = 2024-01-02T03:04:05Z\n[t]\n"q.k" = [1, {x = 2}]\n',
+                       "t").document()
+    assert document == {"a": "xy", "b": "2024-01-02T03:04:05Z", "t": {"q.k": [1, {"x": 2}]}}
+    with pytest.raises(SpecError) as failure:
+        _Reader("a = 1\nb = [1,\n", "bad.toml").document()
+    assert failure.value.file == "bad.toml" and failure.value.line == 2
