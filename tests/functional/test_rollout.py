@@ -335,3 +335,27 @@ def test_a_rollout_whose_alias_was_moved_meanwhile_is_stale_and_left_alone(aws, 
     with pytest.raises(RolloutError, match="stale"):
         driver(aws, Clock()).abort()
     assert routing(aws) == ("2", {})
+
+
+def test_lambda3_deploy_rollout_drives_it_to_the_end_then_prunes(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch, capsys):
+    from lambda3.cli import main
+
+    role = aws.lambda_role()
+    build = ("function:\n  runtimes: [python3.11]\n  handler: app.handler\n"
+             f"  role: {role}\n  files: [app.py]\nprune: {{keep: 1}}\n")
+    repo = make_repo({"app.py": app(1), "build.yaml": build})
+    url = git_server.add_repo("acme/app", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("LAMBDA3_TOKEN", git_token)
+    monkeypatch.chdir(tmp_path)
+    args = ["deploy", "--local-builder", "--endpoint-url", aws.endpoint_url, "-g", url,
+            "-f", "app", "-b", "main", "-a", "live", "-y"]
+    assert main(args) == 0
+    repo.commit("v2", files={"app.py": app(2)})
+    assert main([*args, "--rollout", "canary 50 0.01"]) == 0  # 0.6 s on the real clock
+    err = capsys.readouterr().err
+    assert "live: canary 50 0.01: version 1 -> 2: 50.0% of traffic on version 2" in err
+    assert "complete, version 2 takes all traffic" in err
+    assert "prune: delete version 1 of app" in err
+    assert routing(aws) == ("2", {})
