@@ -10,6 +10,7 @@ alias: read again and decide again. Time and sleep are injected.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,8 +79,9 @@ class Driver:
         return {a["AlarmName"]: a["StateValue"] for a in alarms}
 
     def _figures(self, state: RolloutState, version: str) -> Figures:
-        start = datetime.fromtimestamp(state.started - 60, timezone.utc)
-        end = datetime.fromtimestamp(max(self.clock(), state.started) + 60, timezone.utc)
+        begin, finish = state.started - 60, max(self.clock(), state.started) + 60
+        start, end = (datetime.fromtimestamp(t, timezone.utc) for t in (begin, finish))
+        period = 60 * max(1, math.ceil((finish - begin) / 60 / 1000))  # at most 1440 points
         dimensions = [{"Name": "FunctionName", "Value": self.function},
                       {"Name": "Resource", "Value": f"{self.function}:{self.alias}"},
                       {"Name": "ExecutedVersion", "Value": version}]
@@ -87,7 +89,7 @@ class Driver:
         for metric in METRICS:
             found = self.aws.call("cloudwatch", "get_metric_statistics", Namespace="AWS/Lambda",
                                   MetricName=metric, Dimensions=dimensions, StartTime=start,
-                                  EndTime=end, Period=60, Statistics=["Sum"])
+                                  EndTime=end, Period=period, Statistics=["Sum"])
             sums[metric] = sum(point.get("Sum", 0.0) for point in found.get("Datapoints", []))
         return Figures(sums["Invocations"], sums["Errors"], sums["Throttles"])
 
@@ -225,7 +227,10 @@ def describe_alias(driver: Driver) -> list[str]:
              + (f" (+ {routing})" if routing else "")]
     if alias.state is None:
         return lines + ["no rollout recorded on this alias"]
-    lines.append(model.describe(alias.state))
+    stale = not alias.state.final and not model.matches(alias.state, alias.version,
+                                                        alias.weights)
+    lines.append(model.describe(alias.state)
+                 + (" (stale: the alias was moved outside this rollout)" if stale else ""))
     if alias.state.alarms:
         try:
             states = driver.alarm_states(alias.state.alarms)

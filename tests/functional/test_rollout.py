@@ -335,6 +335,8 @@ def test_a_rollout_whose_alias_was_moved_meanwhile_is_stale_and_left_alone(aws, 
     with pytest.raises(RolloutError, match="stale"):
         driver(aws, Clock()).abort()
     assert routing(aws) == ("2", {})
+    assert "(stale: the alias was moved outside this rollout)" in "\n".join(
+        describe_alias(driver(aws, Clock())))
 
 
 def test_lambda3_deploy_rollout_drives_it_to_the_end_then_prunes(
