@@ -24,6 +24,7 @@ from builder.errors import Lambda3Error
 
 PREFIX = "lambda3-rollout "
 MAX_DESCRIPTION = 256  # Lambda's limit on an alias Description
+MAX_CHECK_EVENTS = 256 * 1024  # bytes of check events, all together: they travel in the result
 DEFAULT_MAX_ERROR_RATE = 0.05  # the new version may fail at most 5 points more often
 ALL_AT_ONCE = "all-at-once"
 # Phases of a rollout; the last two are final.
@@ -118,11 +119,16 @@ class ReleaseSettings:
 def release_settings(document: Mapping[str, Any], read: Callable[[str], str]) -> ReleaseSettings:
     """The release keys of a validated build file; `read(path)` gives a repository file's
     text (path-checked by the caller)."""
-    checks = []
+    checks, total = [], 0
     for entry in document.get("checks") or ():
         file, expect = (entry, None) if isinstance(entry, str) else (entry["event"],
                                                                      entry.get("expect"))
         text = read(file)
+        total += len(text.encode())
+        if total > MAX_CHECK_EVENTS:
+            raise RolloutError(f"checks: the events take more than {MAX_CHECK_EVENTS // 1024} KB "
+                               f"(at {file})", step="spec",
+                               hint="keep check events small: they travel in the result")
         try:
             json.loads(text)
         except ValueError as error:

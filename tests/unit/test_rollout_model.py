@@ -165,6 +165,9 @@ def test_release_settings_read_check_events_through_the_reader():
     with pytest.raises(RolloutError, match="not JSON"):
         release_settings({"checks": ["bad.json"]}, {"bad.json": "{"}.__getitem__)
     assert release_settings({}, files.__getitem__).rollout is None
+    big = {"big.json": "[" + "1," * 200_000 + "1]"}
+    with pytest.raises(RolloutError, match="more than 256 KB"):
+        release_settings({"checks": ["big.json"]}, big.__getitem__)
 
 
 def test_matches_compares_the_alias_with_the_recorded_routing():
