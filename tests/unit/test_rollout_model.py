@@ -178,3 +178,29 @@ def test_matches_compares_the_alias_with_the_recorded_routing():
     assert not matches(state, "2", {})
     assert not matches(state, "1", {"2": 0.5})
     assert matches(replace(state, phase=COMPLETE), "2", {})
+
+
+def test_the_build_file_keys_are_read_and_checked(tmp_path):
+    from builder.errors import SpecError
+    from builder.spec import load_spec
+
+    (tmp_path / "app.py").write_text("x = 1\n")
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "smoke.json").write_text('{"ping": 1}')
+
+    def spec(extra: str):
+        (tmp_path / "build.yaml").write_text("function:\n  files: [app.py]\n" + extra)
+        return load_spec(tmp_path)
+
+    release = spec("rollout: linear 10 every 2\nalarms: [a, b]\nmax_error_rate: 0.1\n"
+                   "checks: [{event: events/smoke.json, expect: {pong: 1}}]\n"
+                   "prune: {keep: 4}\n").release
+    assert (release.rollout, release.alarms, release.max_error_rate, release.prune_keep) == (
+        "linear 10 every 2", ("a", "b"), 0.1, 4)
+    assert release.checks[0].event == '{"ping": 1}' and release.checks[0].expect == {"pong": 1}
+    assert spec("").release.rollout is None
+    for bad, says in (("rollout: blue-green\n", "rollout"), ("prune: {keep: 0}\n", "prune.keep"),
+                      ("checks: [../secret.json]\n", "checks"),
+                      ("checks: [events/none.json]\n", "checks")):
+        with pytest.raises(SpecError, match=says):
+            spec(bad)
