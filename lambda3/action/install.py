@@ -10,7 +10,7 @@ action calls. The folder is built beside its final place, then renamed into it, 
 the lock's sha256: a folder left by an earlier job (a self-hosted runner's tool cache, or
 one restored by actions/cache) is used as it is.
 
-    python3 install.py key LOCK   # `key=`, `path=`, `ready=` lines for $GITHUB_OUTPUT
+    python3 install.py key LOCK   # `key=`, `path=`, `restore=` lines for $GITHUB_OUTPUT
     ensure(LOCK)                  # entrypoint.py: makes `path` unless it is there; returns it
 
 The index is `$PIP_INDEX_URL` when set (a mirror: the hashes still decide), else PyPI.
@@ -224,15 +224,17 @@ def ensure(lock: Path, environ=os.environ, say=print, fetch=None) -> Path:
     return target
 
 
-def main(argv: list[str]) -> int:
-    """`key LOCK`: the `key=`, `path=` and `ready=` lines of the cache step's outputs."""
+def main(argv: list[str], environ=os.environ) -> int:
+    """`key LOCK`: the `key=`, `path=` and `restore=` lines of the cache step's outputs;
+    `restore` is false when the folder is already there, or when LAMBDA3_CACHE is false."""
     if len(argv) != 2 or argv[0] != "key":
         print("usage: install.py key LOCK", file=sys.stderr)
         return 2
     lock_text = Path(argv[1]).read_text()
-    target = target_path(lock_text)
-    ready = str(is_ready(target, lock_text)).lower()
-    print(f"key={cache_key(lock_text)}\npath={target}\nready={ready}")
+    target = target_path(lock_text, environ)
+    wanted = environ.get("LAMBDA3_CACHE", "true").strip().lower() != "false"
+    restore = str(wanted and not is_ready(target, lock_text)).lower()
+    print(f"key={cache_key(lock_text)}\npath={target}\nrestore={restore}")
     return 0
 
 

@@ -182,3 +182,21 @@ def test_botocore_models_are_kept_for_every_service_the_action_can_call():
                                  path.read_text()))
     assert {"lambda", "logs", "sts", "cloudwatch"} <= called  # the scan finds the calls
     assert called <= install.BOTOCORE_SERVICES, called - install.BOTOCORE_SERVICES
+
+
+def test_the_key_step_asks_for_a_restore_only_when_wanted_and_missing(tmp_path, capsys):
+    lock = lock_for(FILES)
+    lock_file = tmp_path / "lock.txt"
+    lock_file.write_text(lock)
+    environ = {"RUNNER_TOOL_CACHE": str(tmp_path / "tool")}
+
+    def outputs(**extra) -> dict[str, str]:
+        assert install.main(["key", str(lock_file)], {**environ, **extra}) == 0
+        return dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+
+    first = outputs()
+    assert first == {"key": install.cache_key(lock), "restore": "true",
+                     "path": str(install.target_path(lock, environ))}
+    assert outputs(LAMBDA3_CACHE="false")["restore"] == "false"
+    install.install(lock, Path(first["path"]), index=INDEX, fetch=Index(FILES))
+    assert outputs()["restore"] == "false"  # a folder an earlier job left: nothing to restore
