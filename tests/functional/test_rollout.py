@@ -361,3 +361,19 @@ def test_lambda3_deploy_rollout_drives_it_to_the_end_then_prunes(
     assert "complete, version 2 takes all traffic" in err
     assert "prune: delete version 1 of app" in err
     assert routing(aws) == ("2", {})
+
+
+def test_lambda3_rollout_abort_and_status(aws, two_versions, capsys, monkeypatch):
+    from lambda3.cli import main
+
+    monkeypatch.setenv("LAMBDA3_ENDPOINT_URL", aws.endpoint_url)
+    assert main(["rollout", "status", "app", "-a", "live"]) == 0
+    assert "no rollout recorded on this alias" in capsys.readouterr().out
+    start(aws, "linear 10 every 5")
+    assert main(["rollout", "status", "app", "-a", "live"]) == 0
+    assert "app:live -> version 1 (+ version 2 10%)" in capsys.readouterr().out
+    assert main(["rollout", "abort", "app", "-a", "live"]) == 0
+    assert "alias live is on version 1" in capsys.readouterr().out
+    assert routing(aws) == ("1", {})
+    assert main(["rollout", "continue", "app", "-a", "live"]) == 1
+    assert "rolled back: aborted with `lambda3 rollout abort`" in capsys.readouterr().err
