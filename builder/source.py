@@ -254,6 +254,18 @@ def _local_repo_state(path: Path) -> tuple[str | None, bool | None]:
         return head, repo.bare
 
 
+def has_uncommitted_changes(path: Path) -> bool:
+    """True when the working tree at `path` differs from its HEAD: staged, modified or
+    untracked files that are not ignored (what a build of the tree as it is would see)."""
+    from dulwich import porcelain
+
+    try:
+        status = porcelain.status(str(path))
+    except Exception:  # noqa: BLE001 - not a repository, or unreadable: nothing to say
+        return False
+    return bool(any(status.staged.values()) or status.unstaged or status.untracked)
+
+
 # -- fetch --------------------------------------------------------------------------------
 
 

@@ -2,11 +2,18 @@
 
 Each module in `lambda3.commands` has `add_parser(subparsers)` and `run(args) -> int`;
 they are imported only when needed so that `lambda3 --help` and each command start fast.
+
+`main()` turns every failure into one line on stderr and a non-zero exit status: a
+`Lambda3Error` as it says, botocore's credential, region, profile and connection errors
+with the flag, variable or file that fixes them, Ctrl-C as "interrupted" (130), and
+anything else as an internal error (`LAMBDA3_DEBUG=1` shows its traceback).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 
 COMMANDS = {
@@ -57,7 +64,67 @@ def main(argv: list[str] | None = None) -> int:
     if args is None:
         make_parser().print_help()
         return 2
-    return _load(args.command).run(args)
+    _quiet_libraries()
+    try:
+        return _load(args.command).run(args)
+    except BaseException as error:  # noqa: BLE001 - the one place that catches broadly
+        if isinstance(error, SystemExit) or os.environ.get("LAMBDA3_DEBUG") == "1":
+            raise
+        line, code = describe_error(error)
+        _say(f"lambda3 {args.command}: {line}")
+        return code
+
+
+def _quiet_libraries() -> None:
+    """boto3's "Found credentials in environment variables." and the like are noise here."""
+    for name in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _say(line: str) -> None:
+    from builder.redact import REDACTOR
+
+    try:
+        sys.stderr.write(REDACTOR(line) + "\n")
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+def describe_error(error: BaseException) -> tuple[str, int]:
+    """(one line saying what failed and how to fix it, exit status) for any error."""
+    from builder.errors import Lambda3Error
+    from lambda3.settings import CREDENTIALS_HINT, ENDPOINT_HINT, REGION_HINT
+
+    if isinstance(error, Lambda3Error):
+        return f"{error.step}: {error}", 1
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", 130
+    if isinstance(error, BrokenPipeError):
+        _silence_stdout()
+        return "output closed early (broken pipe)", 1
+    name = type(error).__name__
+    botocore = {
+        "NoCredentialsError": f"no AWS credentials found ({CREDENTIALS_HINT})",
+        "PartialCredentialsError": f"incomplete AWS credentials: {error} ({CREDENTIALS_HINT})",
+        "NoRegionError": f"no AWS region is set ({REGION_HINT})",
+        "ProfileNotFound": f"{error} (check -p/--profile, AWS_PROFILE and ~/.aws/config)",
+        "EndpointConnectionError": f"cannot reach AWS: {error} ({ENDPOINT_HINT})",
+        "ConnectTimeoutError": f"cannot reach AWS: {error} ({ENDPOINT_HINT})",
+    }
+    if name in botocore and type(error).__module__.startswith("botocore"):
+        return botocore[name], 1
+    return (f"internal error: {name}: {error} "
+            "(re-run with LAMBDA3_DEBUG=1 for the traceback)"), 1
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, Python's flush at exit must not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -42,6 +42,6 @@ def timings_table(timings: dict[str, float]) -> str:
     return table(["step", "seconds"], [[k, f"{v:.2f}"] for k, v in timings.items()])
 
 
-def error_line(error: Failure | None) -> str:
+def error_line(error: Failure | None, command: str = "deploy") -> str:
     error = error or Failure()
-    return f"lambda3: {error.step}: {error.message}"
+    return f"lambda3 {command}: {error.step}: {error.message}"

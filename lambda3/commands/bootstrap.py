@@ -16,6 +16,7 @@ from pathlib import Path
 
 from builder.contract import BuildRequest, BuildResult
 from lambda3.output import print_json, table
+from lambda3.settings import add_aws_arguments
 
 DEFAULT_NAME = "lambda3-builder"
 
@@ -48,9 +49,7 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("--github-ref", metavar="REF_PATTERN",
                    help="limit the deploy role to these subjects, e.g. ref:refs/heads/main "
                    "or environment:prod (default: * = any ref of the repository)")
-    p.add_argument("--endpoint-url", help="AWS endpoint (e.g. the embedded emulator)")
-    p.add_argument("-r", "--region", help="AWS region")
-    p.add_argument("-p", "--profile", help="AWS profile")
+    add_aws_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -71,17 +70,14 @@ def config_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from builder.errors import Lambda3Error
+    from lambda3.settings import aws_settings_of
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-    try:
-        config = config_from(args)
-        with tempfile.TemporaryDirectory(prefix="lambda3-bootstrap-") as work:
-            result = _bootstrap(config, args, Path(work))
-    except Lambda3Error as error:
-        print(f"lambda3 bootstrap: {error.step}: {error}", file=sys.stderr)
-        return 1
+    config = config_from(args)
+    aws = aws_settings_of(args)
+    check_architecture(args.architecture, aws.endpoint_url)
+    with tempfile.TemporaryDirectory(prefix="lambda3-bootstrap-") as work:
+        result = _bootstrap(config, aws, Path(work))
     if args.json:
         print_json(result.to_json())
     else:
@@ -89,17 +85,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bootstrap(config, args: argparse.Namespace, workdir: Path):
+def host_architecture() -> str:
+    import platform
+
+    machine = platform.machine().lower()
+    return "arm64" if machine in ("aarch64", "arm64") else "x86_64"
+
+
+def is_loopback(endpoint_url: str | None) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint_url or "").hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def check_architecture(architecture: str, endpoint_url: str | None) -> None:
+    """The emulator's local invoker runs functions on this machine's CPU."""
+    from builder.errors import RequestError
+
+    here = host_architecture()
+    if is_loopback(endpoint_url) and architecture != here:
+        raise RequestError(
+            f"--architecture {architecture} cannot run on the emulator at {endpoint_url}: "
+            f"its functions run on this machine's CPU ({here})",
+            hint=f"pass --architecture {here} for the emulator, or bootstrap in AWS")
+
+
+def _bootstrap(config, aws, workdir: Path):
     from bootstrap.run import bootstrap
     from builder.aws import Aws
-    from builder.clients import Clients, endpoint_url_from_env
+    from lambda3.progress import readable
     from lambda3.remote import invoke_builder
+    from lambda3.settings import connect
 
-    clients = Clients(region=args.region, profile=args.profile,
-                      endpoint_url=args.endpoint_url or endpoint_url_from_env())
+    clients = connect(aws)
 
     def show(line: str) -> None:
-        print(f"  | {line}", file=sys.stderr)
+        print(f"  | {readable(line)}", file=sys.stderr)
 
     def invoke(request: BuildRequest) -> BuildResult:
         return invoke_builder(clients, config.name, request, on_log_line=show)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -33,6 +32,10 @@ def add_parser(subparsers, summary: str) -> None:
 
 
 def read_token(var: str | None) -> str | None:
+    """The token from `var` (`--token-env`), else LAMBDA3_TOKEN or GITHUB_TOKEN."""
+    if var and not os.environ.get(var):
+        print(f"lambda3 build: warning: --token-env {var}: the variable {var} is not set or "
+              "empty; fetching without a token", file=sys.stderr)
     names = [var] if var else ["LAMBDA3_TOKEN", "GITHUB_TOKEN"]
     return next((os.environ[n] for n in names if os.environ.get(n)), None)
 
@@ -43,12 +46,9 @@ def default_workdir() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from builder.build import BuildOptions, build
-    from builder.contract import ComponentResult
-    from builder.errors import Lambda3Error
-    from builder.redact import REDACTOR, install_log_redaction
+    from builder.redact import REDACTOR
+    from lambda3.progress import console
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    install_log_redaction()
     token = read_token(args.token_env)
     REDACTOR.add(token)
     options = BuildOptions(
@@ -57,18 +57,34 @@ def run(args: argparse.Namespace) -> int:
         workdir=Path(args.workdir) if args.workdir else default_workdir(),
         out_dir=Path(args.out).resolve(),
     )
-    try:
+    with console(json_mode=args.json):
         output = build(options)
-    except Lambda3Error as error:
-        print(REDACTOR(f"lambda3 build: {error.step}: {error}"), file=sys.stderr)
-        return 1
-    data = output.to_json()
     if args.json:
+        data = output.to_json()
         print_json({"commit": data["commit"], "components": data["components"],
-                    "target": data["target"], "warnings": data["warnings"]})
+                    "target": data["target"], "warnings": data["warnings"],
+                    "uncommitted_changes": _uncommitted(args, output)})
         return 0
-    print(f"built {output.source}" + (f" at {output.commit}" if output.commit else ""))
-    print(f"target: {data['target']}")
+    _report(output, options, _uncommitted(args, output))
+    return 0
+
+
+def _uncommitted(args: argparse.Namespace, output) -> bool:
+    """True when a local working tree was built as it is and differs from its HEAD."""
+    from builder.source import has_uncommitted_changes
+
+    if args.ref is not None or not output.commit or "://" in args.source:
+        return False
+    return has_uncommitted_changes(Path(output.source))
+
+
+def _report(output, options, uncommitted: bool) -> None:
+    from builder.contract import ComponentResult
+
+    print(f"built {output.source}")
+    if output.commit:
+        print(f"commit: {output.commit}" + (" + uncommitted changes" if uncommitted else ""))
+    print(f"target: {output.target.describe()}")
     print(components_table([ComponentResult(
         name=a.name, kind=a.kind, code_sha256=a.stats.code_sha256, size=a.stats.size,
         unzipped_size=a.stats.unzipped_size, files=a.stats.files, reused=a.reused)
@@ -76,4 +92,3 @@ def run(args: argparse.Namespace) -> int:
     for warning in output.warnings:
         print(f"warning: {warning}")
     print(f"zips in {options.out_dir}")
-    return 0

@@ -20,7 +20,8 @@ def add_parser(subparsers, summary: str) -> None:
                    help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help="port to listen on, 0 for any free port (default: %(default)s)")
-    p.add_argument("--region", default="us-east-1", help="region of the functions' environment")
+    p.add_argument("--region", default="us-east-1", help="the region printed in the banner and "
+                   "used for unsigned requests; every region is served (default: %(default)s)")
     p.add_argument("--state-dir", type=Path,
                    help="where unpacked code, layers and /tmp stand-ins live (default: a temp dir)")
     p.add_argument("--quiet", action="store_true", help="do not echo the functions' log lines")

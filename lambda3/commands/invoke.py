@@ -9,6 +9,8 @@ import base64
 import json
 import sys
 
+from lambda3.settings import add_aws_arguments
+
 # Longer than Lambda's 15-minute maximum: a slow function must not be invoked twice.
 READ_TIMEOUT = 960
 
@@ -19,9 +21,7 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("-e", "--event", default="{}",
                    help="the event as JSON, or @FILE to read it from a file (default: {})")
     p.add_argument("-q", "--qualifier", help="version or alias to invoke")
-    p.add_argument("-p", "--profile", help="AWS profile")
-    p.add_argument("-r", "--region", help="AWS region")
-    p.add_argument("--endpoint-url", help="AWS endpoint (e.g. the embedded emulator)")
+    add_aws_arguments(p)
     p.add_argument("--cold", action="store_true",
                    help="start the function cold first (embedded emulator only): its warm "
                         "environments end and its /tmp is wiped")
@@ -71,29 +71,27 @@ def invoke(client, function: str, event: bytes, qualifier: str | None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
-    from builder.clients import Clients, endpoint_url_from_env
-    from builder.errors import Lambda3Error
+    from lambda3.settings import aws_settings_of, connect
 
     try:
         event = read_event(args.event)
     except (OSError, ValueError) as error:
         print(f"lambda3 invoke: --event is not JSON: {error}", file=sys.stderr)
         return 2
-    if args.cold and not args.endpoint_url:
-        print("lambda3 invoke: --cold works with the embedded emulator only (--endpoint-url)",
-              file=sys.stderr)
+    aws = aws_settings_of(args)
+    if args.cold and not aws.endpoint_url:
+        print("lambda3 invoke: --cold works with the embedded emulator only (pass "
+              "--endpoint-url or set LAMBDA3_ENDPOINT_URL)", file=sys.stderr)
         return 2
     config = Config(read_timeout=READ_TIMEOUT, retries={"total_max_attempts": 1})
     try:
         if args.cold:
-            start_cold(args.endpoint_url, args.function)
-        client = Clients(region=args.region, profile=args.profile,
-                         endpoint_url=args.endpoint_url or endpoint_url_from_env()
-                         ).client("lambda", config=config)
+            start_cold(aws.endpoint_url, args.function)
+        client = connect(aws).client("lambda", config=config)
         answer = invoke(client, args.function, event, args.qualifier)
-    except (BotoCoreError, ClientError, OSError, ValueError, Lambda3Error) as error:
+    except (ClientError, OSError, ValueError) as error:
         print(f"lambda3 invoke: {error}", file=sys.stderr)
         return 1
     # Multi-line log records (tracebacks) join their lines with \r, as Lambda writes them.

@@ -3,7 +3,8 @@ published version (by default the one before the version it points at now)."""
 from __future__ import annotations
 
 import argparse
-import sys
+
+from lambda3.settings import add_aws_arguments
 
 
 def add_parser(subparsers, summary: str) -> None:
@@ -11,9 +12,7 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("function", help="function name")
     p.add_argument("-a", "--alias", required=True, help="the alias to move")
     p.add_argument("--to", dest="version", help="version to point at (default: the previous)")
-    p.add_argument("-p", "--profile", help="AWS profile")
-    p.add_argument("-r", "--region", help="AWS region")
-    p.add_argument("--endpoint-url", help="AWS endpoint (e.g. the embedded emulator)")
+    add_aws_arguments(p)
 
 
 def previous_version(versions: list[str], current: str) -> str | None:
@@ -26,8 +25,12 @@ def rollback(aws, function: str, alias: str, to: str | None) -> tuple[str, str]:
     from builder.errors import RequestError
 
     current = aws.get_alias_version(function, alias)
+    if current is None and aws.get_function(function) is None:
+        raise RequestError(f"function {function} does not exist in {aws.region}",
+                           hint="check the name, and -r/--region and -p/--profile")
     if current is None:
-        raise RequestError(f"{function} has no alias {alias!r}")
+        raise RequestError(f"{function} has no alias {alias!r}",
+                           hint="check -a/--alias; `lambda3 deploy -a ALIAS` creates one")
     versions = [v["Version"] for v in aws.list_versions(function)]  # every page
     target = to or previous_version(versions, current)
     if target is None:
@@ -41,16 +44,9 @@ def rollback(aws, function: str, alias: str, to: str | None) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from builder.aws import Aws
-    from builder.clients import Clients
-    from builder.errors import Lambda3Error
+    from lambda3.settings import aws_settings_of, connect
 
-    try:
-        given = {"region": args.region, "endpoint_url": args.endpoint_url}
-        clients = Clients.from_environ(profile=args.profile,
-                                       **{key: value for key, value in given.items() if value})
-        before, after = rollback(Aws(clients), args.function, args.alias, args.version)
-    except Lambda3Error as error:
-        print(f"lambda3 rollback: {error}", file=sys.stderr)
-        return 1
+    clients = connect(aws_settings_of(args))
+    before, after = rollback(Aws(clients), args.function, args.alias, args.version)
     print(f"{args.function}: alias {args.alias} moved from version {before} to {after}")
     return 0

@@ -5,12 +5,18 @@ the local invoker, the way AWS answers it; ``POST /moto-api/reset`` also makes e
 cold, and ``POST /_lambda3/functions/NAME/cold`` makes one function cold (what
 ``lambda3 invoke --cold`` sends). Everything else goes to moto. moto's state is
 process-wide: emulators in one process share it, and `Emulator.reset` wipes all of it.
+
+Every region is served, as moto serves every region: a request's region is the one its
+SigV4 signature names (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``), and each
+region has its own local invoker (the emulator's `region` is the default, for unsigned
+requests).
 """
 from __future__ import annotations
 
 import base64
 import json
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -27,6 +33,7 @@ _INVOKE_SUFFIXES = ("/invocations", "/invocations/")
 _COLD_PREFIX = "/_lambda3/functions/"  # + NAME + _COLD_SUFFIX: start that function cold
 _COLD_SUFFIX = "/cold"
 _TAIL_BYTES = 4096
+_SIGNED_REGION = re.compile(r"Credential=[^/,]+/\d{8}/([a-z0-9-]+)/")
 _logger = logging.getLogger(__name__)
 
 
@@ -63,28 +70,63 @@ def _error(start_response, status: int, error_type: str, message: str):
     return _respond(start_response, status, headers, body)
 
 
+def signed_region(environ: dict) -> str | None:
+    """The region a SigV4-signed request names, or None when it is not signed."""
+    found = _SIGNED_REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return found.group(1) if found else None
+
+
+class _Invokers:
+    """One local invoker per region, made on the first request for that region."""
+
+    def __init__(self, make: Callable[[str], LocalInvoker], default_region: str):
+        self._make = make
+        self._lock = threading.Lock()
+        self.default = make(default_region)
+        self._by_region = {default_region: self.default}
+
+    def for_region(self, region: str | None) -> LocalInvoker:
+        with self._lock:
+            if region and region not in self._by_region:
+                self._by_region[region] = self._make(region)
+            return self._by_region.get(region or "", self.default)
+
+    def all(self) -> list[LocalInvoker]:
+        with self._lock:
+            return list(self._by_region.values())
+
+    def reset(self, function: str | None = None) -> None:
+        for invoker in self.all():
+            invoker.reset(function)
+
+    def close(self) -> None:
+        for invoker in self.all():
+            invoker.close()
+
+
 class _Front:
     """WSGI middleware: Lambda Invoke goes to the local invoker, the rest to moto."""
 
-    def __init__(self, moto_app: Callable, invoker: LocalInvoker | None = None):
+    def __init__(self, moto_app: Callable, invokers: _Invokers | None = None):
         self.moto_app = moto_app
-        self.invoker = invoker
+        self.invokers = invokers
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") == "POST" and self.invoker is not None:
+        if environ.get("REQUEST_METHOD") == "POST" and self.invokers is not None:
             if path.startswith(_INVOKE_PREFIX) and path.endswith(_INVOKE_SUFFIXES):
                 name = path[len(_INVOKE_PREFIX):].rstrip("/").rsplit("/", 1)[0]
-                return self._invoke(environ, start_response, unquote(name))
+                invoker = self.invokers.for_region(signed_region(environ))
+                return self._invoke(invoker, environ, start_response, unquote(name))
             if path == "/moto-api/reset":
-                self.invoker.reset()
+                self.invokers.reset()
             if path.startswith(_COLD_PREFIX) and path.endswith(_COLD_SUFFIX):
                 name = unquote(path[len(_COLD_PREFIX):-len(_COLD_SUFFIX)])
-                self.invoker.reset(name)
+                self.invokers.reset(name)
                 return _respond(start_response, 204, [], b"")
         return self.moto_app(environ, start_response)
 
-    def _invoke(self, environ: dict, start_response, function: str):
+    def _invoke(self, invoker: LocalInvoker, environ: dict, start_response, function: str):
         qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
         kind = environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse"
         payload = _read_body(environ)
@@ -95,9 +137,9 @@ class _Front:
             return _error(start_response, 400, "InvalidRequestContentException", message)
         try:
             if kind == "RequestResponse":
-                result = self.invoker.invoke(function, payload, qualifier=qualifier)
+                result = invoker.invoke(function, payload, qualifier=qualifier)
             else:
-                version = self.invoker.resolve(function, qualifier)
+                version = invoker.resolve(function, qualifier)
         except FunctionNotFound as e:
             return _error(start_response, 404, "ResourceNotFoundException", str(e))
         if kind == "RequestResponse":
@@ -106,8 +148,8 @@ class _Front:
         if kind == "DryRun":
             return _respond(start_response, 204, headers, b"")
         threading.Thread(
-            target=self._invoke_in_background, args=(function, payload, qualifier), daemon=True
-        ).start()
+            target=self._invoke_in_background, args=(invoker, function, payload, qualifier),
+            daemon=True).start()
         return _respond(start_response, 202, headers, b"")
 
     def _answer(self, environ: dict, start_response, result):
@@ -120,9 +162,11 @@ class _Front:
             headers.append(("X-Amz-Log-Result", _log_tail(result.log)))
         return _respond(start_response, result.status, headers, result.payload)
 
-    def _invoke_in_background(self, function: str, payload: bytes, qualifier: str | None):
+    @staticmethod
+    def _invoke_in_background(invoker: LocalInvoker, function: str, payload: bytes,
+                              qualifier: str | None):
         try:
-            self.invoker.invoke(function, payload, qualifier=qualifier)
+            invoker.invoke(function, payload, qualifier=qualifier)
         except Exception:  # nobody waits on an Event invocation: report, as Lambda logs it
             _logger.exception("lambda3: asynchronous invocation of %s failed", function)
 
@@ -165,19 +209,23 @@ class Emulator:
         self.port = self._server.server_address[1]
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104
         self.endpoint_url = f"http://{host}:{self.port}"
-        self.invoker = LocalInvoker(self.endpoint_url, self._state_dir / "invoker",
-                                    region=self.region, account=self.account,
-                                    log_listener=self._log_listener)
-        front.invoker = self.invoker
+        self.invokers = _Invokers(self._make_invoker, self.region)
+        self.invoker = self.invokers.default
+        front.invokers = self.invokers
         self._thread = serve_in_thread(self._server, "lambda3-emulator")
         return self
+
+    def _make_invoker(self, region: str) -> LocalInvoker:
+        state = "invoker" if region == self.region else f"invoker-{region}"
+        return LocalInvoker(self.endpoint_url, self._state_dir / state, region=region,
+                            account=self.account, log_listener=self._log_listener)
 
     def stop(self) -> None:
         if self._server is None:
             return
         stop_serving(self._server, self._thread)
         self._server = None
-        self.invoker.close()
+        self.invokers.close()
         if self._own_state_dir and self._state_dir is not None:
             shutil.rmtree(self._state_dir, ignore_errors=True)
             self._state_dir = None
@@ -187,7 +235,7 @@ class Emulator:
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
-        self.invoker.reset()
+        self.invokers.reset()
 
     def __enter__(self) -> Emulator:
         return self.start()
