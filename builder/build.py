@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -61,6 +61,9 @@ class BuildOptions:
     token: str | None = field(default=None, repr=False)
     refresh: bool = False
     functions: tuple[str, ...] = ()  # keys of the build file's functions to build; () all
+    # called with the Spec of each function to build once the build file is read, before
+    # anything is installed or run (the builder checks its allow-list there)
+    check: Callable[[list], None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def repository_key(self) -> str:
@@ -160,6 +163,8 @@ def _build_checkout(options: BuildOptions, checkout, runner, timings: Timings) -
         spec = load_spec(checkout.root, options.build_file)
         selected = select_components(spec, options.components)
         views = [spec.for_function(key) for key in select_functions(spec, options.functions)]
+        if options.check is not None:
+            options.check(views)
     out_dir = options.out_dir or options.workdir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     if not spec.functions:

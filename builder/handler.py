@@ -99,7 +99,7 @@ def check_request(request: BuildRequest, settings: BuilderSettings) -> None:
                      service=settings.service)
     if settings.own_name and request.function == settings.own_name:
         raise RequestError("the builder does not deploy itself: run `lambda3 bootstrap`")
-    check_allowed(request.function, settings.allow)
+    # the allow-list: once the build file names the functions (`_check_functions`)
 
 
 def dispatch(request: BuildRequest, settings: BuilderSettings, timings: Timings) -> BuildResult:
@@ -130,35 +130,121 @@ def toolchain_result(answer: Any) -> ToolchainResult:
 
 def deploy_request(request: BuildRequest, timings: Timings, *,
                    settings: BuilderSettings | None = None, aws=None) -> BuildResult:
-    """Build the request's ref, plan against AWS, and apply unless it is a plan."""
+    """Build the request's ref, plan each function against AWS, and apply unless it is a
+    plan: every function its own plan, version and alias, one fetch for all."""
     from builder.build import BuildOptions, build
-    from builder.reconcile import Destination, apply_plan, plan_deploy, result_of, start_rollout
+    from builder.reconcile import share_layers
 
     settings = settings or BuilderSettings.from_environ()
     options = BuildOptions(source=request.repository, ref=request.ref,
                            workdir=settings.work_path(), build_file=request.build_file,
                            components=request.components, token=request.token,
-                           refresh=request.refresh)
+                           refresh=request.refresh,
+                           functions=request.functions,
+                           check=lambda views: _check_functions(views, request, settings))
     output = build(options, timings=timings)
-    aws = aws or _request_aws(settings, request, output)
-    target = Destination(request.function, request.alias, request.publish,
-                         request.bucket or settings.bucket, request.allow_older,
-                         request.rollout)
+    clients: dict[str, Any] = {}
     with timings.step("plan"):
-        desired, plan = plan_deploy(aws, output, target)
+        plans = share_layers([_plan_function(part, request, settings, aws, clients)
+                              for part in output.each()])
+    if len(plans) == 1:
+        return _deploy_one(request, plans[0], clients[plans[0].key], timings)
+    return _deploy_several(request, output, plans, clients, timings)
+
+
+def _check_functions(views: list, request: BuildRequest, settings: BuilderSettings) -> None:
+    """Every function the request would deploy is on the allow-list and is not the builder
+    (checked once the build file names them, before anything is installed)."""
+    from builder.reconcile import function_name
+
+    for view in views:
+        name = function_name(view, request.function)
+        if settings.own_name and name == settings.own_name:
+            raise RequestError("the builder does not deploy itself: run `lambda3 bootstrap`")
+        check_allowed(name, settings.allow)
+
+
+def _plan_function(part, request: BuildRequest, settings: BuilderSettings, aws,
+                   clients: dict[str, Any]):
+    from builder.reconcile import FunctionPlan, destination_of, plan_deploy
+
+    target = destination_of(part.spec, request.function, alias=request.alias,
+                            publish=request.publish, bucket=request.bucket or settings.bucket,
+                            allow_older=request.allow_older, rollout=request.rollout)
+    try:
+        clients[part.key] = aws or _request_aws(settings, request, part, target)
+        desired, plan = plan_deploy(clients[part.key], part, target)
+    except Lambda3Error as error:
+        raise _named(error, part, target.function) from None
+    return FunctionPlan(part.key, part, target, desired, plan)
+
+
+def _named(error: Lambda3Error, part, name: str) -> Lambda3Error:
+    """The error, saying which function of `functions:` it is about."""
+    if part.spec.function_at != ("function",) and not error.message.startswith("function "):
+        error.message = f"function {part.key} ({name}): {error.message}"
+    return error
+
+
+def _deploy_one(request: BuildRequest, item, aws, timings: Timings) -> BuildResult:
+    """One function: the result's own fields are that function's, as they always were."""
+    from builder.reconcile import apply_function, function_result, result_of
+
     applied = rollout = None
     if request.deploys:
-        with timings.step("apply"):
-            applied = apply_plan(aws, plan)
-            rollout = start_rollout(aws, output, target, applied.version)
-    release = getattr(output.spec, "release", None)
-    return replace(result_of(output, desired, plan, applied, aws), rollout=rollout,
-                   prune_keep=release.prune_keep if release else None)
+        try:
+            with timings.step("apply"):
+                applied, rollout = apply_function(aws, item, {})
+        except Lambda3Error as error:
+            raise _named(error, item.output, item.target.function) from None
+    result = replace(result_of(item.output, item.desired, item.plan, applied, aws),
+                     rollout=rollout)
+    release = getattr(item.output.spec, "release", None)
+    return replace(result, prune_keep=release.prune_keep if release else None,
+                   functions=(function_result(item, result, deployed=applied is not None),))
 
 
-def _request_aws(settings: BuilderSettings, request: BuildRequest, output):
-    """The AWS wrapper for one request's deploy calls: with a deploy role (bootstrap sets
-    one), its credentials scoped by a session policy to this request's function and layers,
+def _deploy_several(request: BuildRequest, output, plans: list, clients: dict[str, Any],
+                    timings: Timings) -> BuildResult:
+    """Apply the functions in build-file order; after a failure, the others are left as
+    they are (each alias too) and reported not deployed."""
+    from builder.reconcile import apply_function, several_result
+
+    results, failure, applied_by = [], None, {}
+    for item in plans:
+        aws = clients[item.key]
+        if not request.deploys or failure is not None:
+            results.append(_reported(item, aws))
+            continue
+        try:
+            with timings.step("apply"):
+                applied_by[item.key], rollout = apply_function(aws, item, applied_by)
+        except Lambda3Error as error:
+            failure = Failure.of(_named(error, item.output, item.target.function))
+            results.append(_reported(item, aws, error=failure))
+            continue
+        results.append(_reported(item, aws, applied_by[item.key], rollout))
+    return several_result(request.action, output, results, failure)
+
+
+def _reported(item, aws, applied=None, rollout=None, error: Failure | None = None):
+    """One function's part of the answer (what AWS holds now; its plan if not applied)."""
+    from builder.contract import FunctionResult
+    from builder.reconcile import function_result, result_of
+
+    try:
+        result = result_of(item.output, item.desired, item.plan, applied, aws)
+    except Lambda3Error as failed:
+        log.warning("reading %s for the result failed: %s", item.target.function, failed)
+        return FunctionResult(key=item.key, name=item.target.function,
+                              deployed=applied is not None, error=error)
+    return function_result(item, replace(result, rollout=rollout),
+                           deployed=applied is not None, error=error)
+
+
+def _request_aws(settings: BuilderSettings, request: BuildRequest, part, target):
+    """The AWS wrapper for one function's deploy calls: with a deploy role (bootstrap sets
+    one), its credentials scoped by a session policy to that function and its layers,
     assumed only now, after the build's child processes are done."""
     from builder.aws import Aws
     from builder.reconcile import layer_names
@@ -168,12 +254,13 @@ def _request_aws(settings: BuilderSettings, request: BuildRequest, output):
     if not settings.deploy_role:
         return own
     partition, account = role_account(settings.deploy_role)
+    names = layer_names(part.spec, target.function, target.layer_base)
     policy = session_policy(
-        region=own.region, account=account, partition=partition, function=request.function,
-        layer_names=list(layer_names(output.spec, request.function).values()),
-        bucket=request.bucket or settings.bucket, pass_role=output.spec.function.role)
+        region=own.region, account=account, partition=partition, function=target.function,
+        layer_names=list(names.values()), bucket=request.bucket or settings.bucket,
+        pass_role=part.spec.function.role)
     clients = scoped_clients(own.clients, role_arn=settings.deploy_role, policy=policy,
-                             session_name=session_name(request.function,
+                             session_name=session_name(target.function,
                                                        request.log_marker or ""))
     return Aws(clients, sleep=own.sleep)
 

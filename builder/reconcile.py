@@ -331,10 +331,12 @@ class FunctionPlan:
     shared: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> list[str]:
-        lines = describe(self.plan)
+        return describe(self.plan) + self.shared_lines()
+
+    def shared_lines(self) -> list[str]:
         names = {layer.code.component: layer.layer_name for layer in self.desired.layers}
-        return lines + [f"attach layer {names[c]} as published for {key}"
-                        for c, key in self.shared.items()]
+        return [f"attach layer {names[c]} as published for {key}"
+                for c, key in self.shared.items()]
 
 
 def share_layers(plans: Sequence[FunctionPlan]) -> list[FunctionPlan]:
@@ -362,16 +364,29 @@ def share_layers(plans: Sequence[FunctionPlan]) -> list[FunctionPlan]:
     return shared_plans
 
 
+def apply_function(aws: Aws, item: FunctionPlan, applied_by: Mapping[str, Applied]
+                   ) -> tuple[Applied, RolloutResult | None]:
+    """Apply one function's plan, the layers it shares taken from the earlier function's
+    apply; had that one not published them after all, plan again from what AWS holds."""
+    seed = {component: applied_by[key].layers.get(component) if key in applied_by else None
+            for component, key in item.shared.items()}
+    plan = item.plan
+    if any(found is None for found in seed.values()):
+        plan, seed = make_plan(item.desired, read_state(aws, item.desired)), {}
+    applied = apply_plan(aws, plan, published=seed)
+    return applied, start_rollout(aws, item.output, item.target, applied.version)
+
+
 def function_result(item: FunctionPlan, result: BuildResult, *, deployed: bool,
                     error: Failure | None = None) -> FunctionResult:
     """One function's part of the answer, from `result_of` for it."""
     return FunctionResult(
         key=item.key, name=item.target.function, arn=result.function_arn,
-        version=result.version if deployed else None, alias=result.alias if deployed else None,
-        code_sha256=result.code_sha256, target=result.target, deployed=deployed,
-        layers=result.layers, components=result.components, plan=result.plan,
-        plan_text=tuple(item.describe()) if not deployed else result.plan_text,
-        rollout=result.rollout, error=error)
+        version=result.version, alias=result.alias, code_sha256=result.code_sha256,
+        target=result.target, deployed=deployed, layers=result.layers,
+        components=result.components, plan=result.plan,
+        plan_text=result.plan_text + tuple(item.shared_lines()), rollout=result.rollout,
+        error=error)
 
 
 def several_result(action: str, output: BuildOutput, functions: Sequence[FunctionResult],

@@ -300,3 +300,92 @@ def test_snap_start_in_the_build_file_is_read_defensively():
     assert _snap_start(spec(snap_start=True)) == (("SnapStart", "PublishedVersions"),)
     assert _snap_start(spec(snap_start=False)) == (("SnapStart", "None"),)
     assert _snap_start(spec()) == ()
+
+
+# -- several functions: names, and a shared layer published once ---------------------------
+from builder.reconcile import (  # noqa: E402 - the several-functions part of this module
+    Destination,
+    FunctionPlan,
+    destination_of,
+    function_name,
+    layer_names,
+    several_result,
+    share_layers,
+)
+
+
+def view(key="function", name=None, layers=(), dependencies=True):
+    """A one-function Spec as `Spec.for_function` makes it."""
+    at = ("function",) if key == "function" else ("functions", key)
+    deps = SimpleNamespace(name=None) if dependencies else None
+    return SimpleNamespace(key=key, name=name, function_at=at, dependencies=deps,
+                           layers=tuple(SimpleNamespace(key=k, name=None) for k in layers))
+
+
+def test_the_single_function_keeps_its_names():
+    spec = view(layers=("models",))
+    assert function_name(spec, "shop") == "shop"
+    assert layer_names(spec, "shop") == {"dependencies": "shop-dependencies",
+                                         "models": "shop-models"}
+    assert destination_of(spec, "shop", alias="live") == Destination("shop", "live")
+
+
+def test_functions_are_named_by_key_and_share_their_custom_layers_names():
+    api, worker = view("api", layers=("shared",)), view("worker", name="jobs",
+                                                        layers=("shared",))
+    targets = [destination_of(v, "shop") for v in (api, worker)]
+    assert [t.function for t in targets] == ["shop-api", "jobs"]
+    named = zip((api, worker), targets, strict=True)
+    assert [layer_names(v, t.function, t.layer_base) for v, t in named] == [
+        {"dependencies": "shop-api-dependencies", "shared": "shop-shared"},
+        {"dependencies": "jobs-dependencies", "shared": "shop-shared"}]
+
+
+def function_plan(key, *layers, state=None):
+    d = desired(function=f"shop-{key}", layers=layers,
+                our_layer_names=frozenset(x.layer_name for x in layers))
+    target = Destination(f"shop-{key}", "live")
+    return FunctionPlan(key, None, target, d, make_plan(d, state or State(function_state())))
+
+
+def test_a_layer_two_plans_publish_alike_is_published_by_the_first_only():
+    shared = layer("shared", "S1", name="shop-shared", size=60 * 1024 * 1024, bucket="b")
+    plans = [function_plan("api", layer("dependencies", "A1", name="shop-api-deps"), shared),
+             function_plan("worker", layer("dependencies", "W1", name="shop-worker-deps"),
+                           shared),
+             function_plan("cron", layer("shared", "S2", name="shop-shared"))]
+    api, worker, cron = share_layers(plans)
+    published = [[s.layer.layer_name for s in p.plan.steps if isinstance(s, PublishLayerVersion)]
+                 for p in (api, worker, cron)]
+    assert published == [["shop-api-deps", "shop-shared"], ["shop-worker-deps"],
+                         ["shop-shared"]]  # other content under the same name: its own
+    assert (api.shared, worker.shared, cron.shared) == ({}, {"shared": "api"}, {})
+    assert not any(isinstance(s, UploadArtifact) for s in worker.plan.steps)  # api uploads it
+    assert worker.plan.layers["shared"] == Published("shared")  # resolved from api's publish
+    assert "attach layer shop-shared as published for api" in worker.describe()
+    assert api.plan == plans[0].plan  # the first is left as it was
+
+
+def test_a_layer_every_function_already_has_is_published_by_none():
+    current = LayerVersion(layer_arn("shop-shared", 3), "shop-shared", 3, "S1", 10)
+    state = State(function_state(layers=(current.arn,)), layer_versions={current.arn: current})
+    plans = share_layers([function_plan(k, layer("shared", "S1", name="shop-shared"),
+                                        state=state) for k in ("api", "worker")])
+    assert all(p.shared == {} and p.plan.layers["shared"] == current.arn for p in plans)
+
+
+def test_a_partial_failure_names_the_function_and_what_the_others_are():
+    from builder.contract import Failure, FunctionResult
+
+    output = SimpleNamespace(commit="c" * 40, warnings=[])
+    functions = [FunctionResult(key="api", name="shop-api", deployed=True, plan_text=("x",)),
+                 FunctionResult(key="worker", name="shop-worker",
+                                error=Failure(step="apply", message="function worker "
+                                              "(shop-worker): throttled")),
+                 FunctionResult(key="cron", name="shop-cron")]
+    result = several_result("build", output, functions, functions[1].error)
+    assert result.ok is False
+    assert result.error.message == ("function worker (shop-worker): throttled; deployed: api "
+                                    "(shop-api); not deployed: cron (shop-cron)")
+    assert result.plan_text == ("api: x",) and result.function is None
+    assert several_result("build", output, functions[:1]).ok is True
