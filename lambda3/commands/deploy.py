@@ -4,13 +4,13 @@ deploy.sh, with its flags). By default the remote builder function does the work
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from builder.contract import BuildRequest, BuildResult
 from lambda3.output import components_table, error_line, print_json, timings_table
+from lambda3.settings import add_aws_arguments
 
 
 def add_parser(subparsers, summary: str) -> None:
@@ -20,14 +20,11 @@ def add_parser(subparsers, summary: str) -> None:
                    help="deploy only these: function, dependencies, or a layer's name")
     p.add_argument("-a", "--alias", help="create or move this alias to the new version")
     p.add_argument("-b", "--ref", help="branch, tag or commit SHA (default: the remote HEAD)")
-    p.add_argument("-c", "--config", default="config.ini",
-                   help="config file (default: %(default)s)")
+    p.add_argument("-c", "--config", help="config file (default: ./config.ini when it exists)")
     p.add_argument("-f", "--function", help="target function (default: this folder's name)")
     p.add_argument("-g", "--git-repo", help="repository: name, owner/name or URL "
                    "(default: this folder's name)")
     p.add_argument("-l", "--log-file", help="write the builder's full log to this file")
-    p.add_argument("-p", "--profile", help="AWS profile")
-    p.add_argument("-r", "--region", help="AWS region")
     p.add_argument("-t", "--timings", action="store_true", help="print a timing table per step")
     p.add_argument("-v", "--publish", dest="publish", action="store_true", default=None,
                    help="publish a version (the default)")
@@ -38,32 +35,107 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("--builder", help="builder function name (default: lambda3-builder)")
     p.add_argument("--bucket", help="artifact bucket for zips over 50 MB (local builder)")
     p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
-    p.add_argument("--endpoint-url", help="AWS endpoint (e.g. the embedded emulator)")
+    p.add_argument("--rollout", help="all-at-once, canary <percent> <minutes> or linear "
+                   "<percent> every <minutes> (default: the build file's rollout)")
     p.add_argument("--local-builder", action="store_true",
                    help="run the builder in this process instead of invoking it")
     p.add_argument("--json", action="store_true", help="print the builder's result as JSON")
+    add_aws_arguments(p, config=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    from builder.errors import Lambda3Error
-    from builder.redact import REDACTOR, install_log_redaction
+    from builder.redact import REDACTOR
+    from lambda3.progress import capture, console
     from lambda3.settings import resolve
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    install_log_redaction()
+    settings = resolve(args)
+    REDACTOR.add(settings.token)
+    check_source(settings, args)
+    log = _RemoteLog(settings.log_file if not args.local_builder else None)
+    phase = _Phase()
     try:
-        settings = resolve(args)
-        REDACTOR.add(settings.token)
-        if not (args.yes or args.dry_run or args.json):
-            settings = _confirm(settings, args)
-            if settings is None:
-                return 1
-        result = _execute(settings, args, "plan" if args.dry_run else "build")
-    except Lambda3Error as error:
-        print(REDACTOR(f"lambda3 deploy: {error.step}: {error}"), file=sys.stderr)
-        return 1
-    _report(result, args)
+        with console(json_mode=args.json), capture(settings.log_file if args.local_builder
+                                                   else None):
+            if not (args.yes or args.dry_run):
+                settings = _confirm(settings, args, log, phase)
+                if settings is None:
+                    return 1
+            phase.now = "plan" if args.dry_run else "deploy"
+            result = _execute(settings, args, "plan" if args.dry_run else "build", log)
+    except KeyboardInterrupt:
+        print(f"lambda3 deploy: interrupted: {phase.interrupted(settings, args)}",
+              file=sys.stderr)
+        return 130
+    finally:
+        log.write()
+    _report(result, args, settings)
+    if result.ok and not args.dry_run:
+        return _after(settings, result)
     return 0 if result.ok else 1
+
+
+def _after(settings, result: BuildResult) -> int:
+    """The rollout the builder started, driven to its end; `prune: {keep: N}` after."""
+    from builder.aws import Aws
+    from builder.errors import Lambda3Error
+    from lambda3.rollout import after_deploy
+    from lambda3.settings import connect
+
+    try:
+        after_deploy(Aws(connect(settings.aws)), result,
+                     show=lambda line: print(line, file=sys.stderr))
+    except Lambda3Error as error:
+        print(f"lambda3 deploy: {error.step}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def check_source(settings, args) -> None:
+    """The builder in AWS cannot read this machine's files."""
+    from builder.errors import RequestError
+
+    if settings.source_is_local and not args.local_builder:
+        raise RequestError(
+            f"{settings.repository} is a local path, which the builder in AWS cannot read",
+            hint="add --local-builder to build it in this process, or push it and pass "
+                 "-g OWNER/NAME or a git URL")
+
+
+class _Phase:
+    """Where a deploy is, for what an interrupt means."""
+
+    now = "plan"
+
+    def interrupted(self, settings, args) -> str:
+        if self.now == "prompt":
+            return "nothing was deployed"
+        if self.now == "plan":
+            return "only a plan was being made: nothing was changed"
+        if args.local_builder:
+            return ("the deploy in this process stopped where it was; the alias moves last, "
+                    "so it has not moved unless the deploy had finished; re-run to complete it")
+        region = f" --region {settings.region}" if settings.region else ""
+        return (f"the builder {settings.builder} goes on with this deploy in AWS: follow it "
+                f"with `aws logs tail /aws/lambda/{settings.builder} --follow{region}`, "
+                f"then check the function {settings.function}")
+
+
+class _RemoteLog:
+    """The remote builder's log lines, shown readable and written in full to `-l FILE`."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.lines: list[str] = []
+
+    def show(self, line: str) -> None:
+        from lambda3.progress import readable
+
+        self.lines.append(line)
+        print(readable(line), file=sys.stderr, flush=True)
+
+    def write(self) -> None:
+        if self.path:
+            Path(self.path).write_text("\n".join(self.lines) + "\n", encoding="utf-8")
 
 
 def build_request(settings, action: str) -> BuildRequest:
@@ -75,30 +147,30 @@ def build_request(settings, action: str) -> BuildRequest:
         allow_older=bool(getattr(settings, "allow_older", False)))
 
 
-def _execute(settings, args, action: str) -> BuildResult:
-    clients = _clients(settings)
-    request = build_request(settings, action)
-    log_lines: list[str] = []
+def _execute(settings, args, action: str, log: _RemoteLog) -> BuildResult:
+    from lambda3.settings import connect
+
+    clients = connect(settings.aws)
+    request = replace(build_request(settings, action), rollout=getattr(args, "rollout", None))
     if args.local_builder:
-        result = run_local(request, clients)
-    else:
-        from lambda3.remote import invoke_builder
+        return run_local(request, clients)
+    from lambda3.remote import invoke_builder
 
-        def show(line: str) -> None:
-            log_lines.append(line)
-            print(line, file=sys.stderr)
-
-        result = invoke_builder(clients, settings.builder, request, on_log_line=show)
-    if settings.log_file:
-        Path(settings.log_file).write_text("\n".join(log_lines) + "\n")
-    return result
+    return invoke_builder(clients, settings.builder, request, on_log_line=log.show,
+                          builder_timeout=builder_timeout())
 
 
-def _clients(settings):
-    from builder.clients import Clients
+def builder_timeout() -> int:
+    """Seconds the builder may run (`LAMBDA3_BUILDER_TIMEOUT`, default 900: Lambda's most)."""
+    import os
 
-    return Clients(region=settings.region, endpoint_url=settings.endpoint_url,
-                   profile=settings.profile)
+    from builder.clients import ConfigError
+
+    value = os.environ.get("LAMBDA3_BUILDER_TIMEOUT", "").strip() or "900"
+    if not value.isdigit() or int(value) <= 0:
+        raise ConfigError(f"LAMBDA3_BUILDER_TIMEOUT={value!r} is not a number of seconds",
+                          hint="set it to the builder's timeout, e.g. 900, or unset it")
+    return int(value)
 
 
 def run_local(request: BuildRequest, clients) -> BuildResult:
@@ -116,28 +188,35 @@ def run_local(request: BuildRequest, clients) -> BuildResult:
     return replace(result, builder=builder_info(), timings=timings.as_dict())
 
 
-def _confirm(settings, args):
+def _confirm(settings, args, log: _RemoteLog, phase: _Phase):
     """Plan, show it and ask; the settings to deploy (pinned to the commit shown), or None."""
-    plan = _execute(settings, args, "plan")
+    plan = _execute(settings, args, "plan", log)
     if not plan.ok:
-        _report(plan, args)
+        _report(plan, args, settings)
         return None
-    print(f"source:      {settings.repository}" + (f" @ {settings.ref}" if settings.ref else ""))
-    print(f"commit:      {plan.commit}")
-    print(f"destination: {plan.function_arn or settings.function + ' (new)'}")
+    out = sys.stderr if args.json else sys.stdout  # --json keeps stdout for the result
+    print(f"source:      {settings.repository}" + (f" @ {settings.ref}" if settings.ref else ""),
+          file=out)
+    print(f"commit:      {plan.commit or '(not a git repository)'}", file=out)
+    print(f"destination: {plan.function_arn or settings.function + ' (new)'}", file=out)
     for line in plan.plan_text:
-        print(f"  - {line}")
+        print(f"  - {line}", file=out)
     if not sys.stdin.isatty():
         print("lambda3 deploy: not a terminal, pass -y to deploy without asking", file=sys.stderr)
         return None
-    answer = input("Deploy? [y/N] ").strip().lower()
+    phase.now = "prompt"
+    try:
+        answer = input("Deploy? [y/N] ").strip().lower()
+    except EOFError:
+        answer = ""
     if answer not in ("y", "yes"):
+        print("lambda3 deploy: not deployed", file=sys.stderr)
         return None
     # Deploy exactly the commit that was shown, even if the branch moves meanwhile.
     return replace(settings, ref=plan.commit) if plan.commit else settings
 
 
-def _report(result: BuildResult, args) -> None:
+def _report(result: BuildResult, args, settings) -> None:
     if args.json:
         print_json(result.to_json())
         return
@@ -148,8 +227,12 @@ def _report(result: BuildResult, args) -> None:
     if args.dry_run:
         for line in result.plan_text:
             print(f"plan: {line}")
-    print(f"function: {result.function_arn or (result.function or '') + ' (new)'}")
-    print(f"version:  {result.version or '$LATEST'}"
-          + (f"  alias: {result.alias}" if result.alias else ""))
+    function = result.function or settings.function
+    print(f"function: {result.function_arn or function + ' (new)'}")
+    if args.dry_run:
+        print("version:  none (dry run: nothing was published)")
+    else:
+        print(f"version:  {result.version or '$LATEST'}"
+              + (f"  alias: {result.alias}" if result.alias else ""))
     if args.timings:
         print(timings_table(result.timings))
