@@ -216,5 +216,4 @@ def run_demo(workdir: Path | None = None, say: Callable[[str], None] = print) ->
     if workdir is not None:
         return Demo(workdir, say).run()
     with tempfile.TemporaryDirectory(prefix="lambda3-demo-") as temp:
-        cache = Path(tempfile.gettempdir()) / "lambda3-demo-runner"
-        return Demo(Path(temp), say, runner_temp=cache).run()
+        return Demo(Path(temp), say).run()  # a fresh runner temp dir, as on GitHub

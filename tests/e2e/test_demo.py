@@ -36,6 +36,11 @@ def check_first_deploy(demo):
     assert "### lambda3 deployed `hello`" in first.summary
     assert "| dependencies | layer |" in first.summary and "| changed |" in first.summary
     assert "**Timings (s):**" in first.summary
+    assert outputs["aws-account-id"] == "123456789012"
+    # a fresh runner: nothing cached, so the action unpacks its locked wheels first
+    log = "\n".join(first.raw_log)
+    assert "Cache not found for input keys: lambda3-action-" in log
+    assert "lambda3: unpacked 7 locked wheels in " in log
 
 
 def check_code_only_redeploy(demo):
@@ -47,6 +52,9 @@ def check_code_only_redeploy(demo):
     assert second.outputs["code-sha256"] != demo.deploys[0].outputs["code-sha256"]
     assert "1. update code of hello" in second.summary
     assert "publish layer" not in second.summary
+    # the same runner's tool cache still holds the folder: nothing restored or unpacked
+    log = "\n".join(second.raw_log)
+    assert "unpacked" not in log and "Cache" not in log
 
 
 def check_answers(demo):
