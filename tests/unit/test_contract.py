@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FULL_REQUEST = BuildRequest(
     action="plan", repository="https://github.com/o/r.git", ref="refs/tags/v1",
     function="shop-api", build_file="deploy/build.yaml", components=("function", "deps"),
-    functions=("api", "worker"), alias="live", publish=True, refresh=True, allow_older=True, bucket="art-bucket",
+    functions=("api", "worker"), alias="live", publish=True, refresh=True, allow_older=True,
+    bucket="art-bucket",
     log_marker="ab" * 16, token="ghs_secret", contract=CONTRACT, rollout="canary 10 5")
 
 FULL_RESULT = BuildResult(
