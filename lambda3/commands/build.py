@@ -27,6 +27,9 @@ def add_parser(subparsers, summary: str) -> None:
                         "system temp dir, kept between builds)")
     parser.add_argument("--refresh", action="store_true",
                         help="reinstall dependencies even when the requirements are unchanged")
+    parser.add_argument("--only", action="append", default=[], metavar="KEY",
+                        help="build only this function of the build file's `functions:` "
+                        "(repeatable; default: all)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(command="build")
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     options = BuildOptions(
         source=args.source, ref=args.ref, build_file=args.build_file,
         components=tuple(args.components), token=token, refresh=args.refresh,
+        functions=tuple(args.only),
         workdir=Path(args.workdir) if args.workdir else default_workdir(),
         out_dir=Path(args.out).resolve(),
     )
@@ -63,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         data = output.to_json()
         print_json({"commit": data["commit"], "components": data["components"],
                     "target": data["target"], "warnings": data["warnings"],
-                    "uncommitted_changes": _uncommitted(args, output)})
+                    "uncommitted_changes": _uncommitted(args, output),
+                    **({"functions": data["functions"]} if "functions" in data else {})})
         return 0
     _report(output, options, _uncommitted(args, output))
     return 0
@@ -84,11 +89,14 @@ def _report(output, options, uncommitted: bool) -> None:
     print(f"built {output.source}")
     if output.commit:
         print(f"commit: {output.commit}" + (" + uncommitted changes" if uncommitted else ""))
-    print(f"target: {output.target.describe()}")
-    print(components_table([ComponentResult(
-        name=a.name, kind=a.kind, code_sha256=a.stats.code_sha256, size=a.stats.size,
-        unzipped_size=a.stats.unzipped_size, files=a.stats.files, reused=a.reused)
-        for a in output.artifacts]))
+    for part in output.each():  # one per function of `functions:`
+        if output.parts:
+            print(f"function {part.key}:")
+        print(f"target: {part.target.describe()}")
+        print(components_table([ComponentResult(
+            name=a.name, kind=a.kind, code_sha256=a.stats.code_sha256, size=a.stats.size,
+            unzipped_size=a.stats.unzipped_size, files=a.stats.files, reused=a.reused)
+            for a in part.artifacts]))
     for warning in output.warnings:
         print(f"warning: {warning}")
     print(f"zips in {options.out_dir}")

@@ -35,6 +35,9 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("--builder", help="builder function name (default: lambda3-builder)")
     p.add_argument("--bucket", help="artifact bucket for zips over 50 MB (local builder)")
     p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    p.add_argument("--only", action="append", default=[], metavar="KEY",
+                   help="deploy only this function of the build file's `functions:` "
+                   "(repeatable; default: all)")
     p.add_argument("--rollout", help="all-at-once, canary <percent> <minutes> or linear "
                    "<percent> every <minutes> (default: the build file's rollout)")
     p.add_argument("--local-builder", action="store_true",
@@ -151,7 +154,8 @@ def _execute(settings, args, action: str, log: _RemoteLog) -> BuildResult:
     from lambda3.settings import connect
 
     clients = connect(settings.aws)
-    request = replace(build_request(settings, action), rollout=getattr(args, "rollout", None))
+    request = replace(build_request(settings, action), rollout=getattr(args, "rollout", None),
+                      functions=tuple(getattr(args, "only", None) or ()))
     if args.local_builder:
         return run_local(request, clients)
     from lambda3.remote import invoke_builder
@@ -198,7 +202,10 @@ def _confirm(settings, args, log: _RemoteLog, phase: _Phase):
     print(f"source:      {settings.repository}" + (f" @ {settings.ref}" if settings.ref else ""),
           file=out)
     print(f"commit:      {plan.commit or '(not a git repository)'}", file=out)
-    print(f"destination: {plan.function_arn or settings.function + ' (new)'}", file=out)
+    several = ", ".join(f.arn or f"{f.name} (new)" for f in plan.functions) \
+        if len(plan.functions) > 1 else None
+    print(f"destination: {several or plan.function_arn or settings.function + ' (new)'}",
+          file=out)
     for line in plan.plan_text:
         print(f"  - {line}", file=out)
     if not sys.stdin.isatty():
@@ -220,6 +227,9 @@ def _report(result: BuildResult, args, settings) -> None:
     if args.json:
         print_json(result.to_json())
         return
+    if len(result.functions) > 1:
+        _report_several(result, args)
+        return
     if not result.ok:
         print(error_line(result.error), file=sys.stderr)
         return
@@ -234,5 +244,23 @@ def _report(result: BuildResult, args, settings) -> None:
     else:
         print(f"version:  {result.version or '$LATEST'}"
               + (f"  alias: {result.alias}" if result.alias else ""))
+    if args.timings:
+        print(timings_table(result.timings))
+
+
+def _report_several(result: BuildResult, args) -> None:
+    """One block per function of `functions:`: where it is now, its components, its plan."""
+    if not result.ok:
+        print(error_line(result.error), file=sys.stderr)
+    for function in result.functions:
+        state = ("failed" if function.error else "deployed" if function.deployed
+                 else "planned" if args.dry_run or result.action == "plan" else "not deployed")
+        alias = f"  alias: {function.alias}" if function.deployed and function.alias else ""
+        print(f"{function.key}: {function.arn or function.name + ' (new)'}  version: "
+              f"{function.version or '-'}{alias}  [{state}]")
+        if function.components:
+            print(components_table(function.components))
+        for line in function.plan_text if args.dry_run else ():
+            print(f"  plan: {line}")
     if args.timings:
         print(timings_table(result.timings))

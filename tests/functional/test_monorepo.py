@@ -210,3 +210,48 @@ def test_a_function_outside_the_allow_list_is_refused_before_anything_is_built(
     assert (result.error.type, result.error.step) == ("TargetNotAllowed", "request")
     assert "'nightly'" in result.error.message
     assert aws.client("lambda").list_functions()["Functions"] == []
+
+
+def test_lambda3_build_builds_every_function_or_the_named_ones(project, git_server, tmp_path,
+                                                               capsys, git_token, monkeypatch):
+    import json
+
+    from lambda3.cli import main
+
+    _, url = project
+    monkeypatch.setenv("LAMBDA3_TOKEN", git_token)
+    out = tmp_path / "dist"
+    common = [url, "--ref", "main", "--out", str(out), "--workdir", str(tmp_path / "w")]
+    assert main(["build", *common, "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert [f["key"] for f in built["functions"]] == list(KEYS)
+    names = {f["key"]: [c["name"] for c in f["components"]] for f in built["functions"]}
+    assert names == {"api": ["dependencies", "shared", "function"],
+                     "worker": ["shared", "function"], "cron": ["function"]}
+    shared = {c["zip"] for f in built["functions"] for c in f["components"]
+              if c["name"] == "shared"}
+    assert shared == {str(out / "shared.zip")}  # built once for both
+    assert (out / "api" / "function.zip").is_file() and (out / "cron" / "function.zip").is_file()
+    assert main(["build", *common, "--only", "worker", "--only", "cron"]) == 0
+    text = capsys.readouterr().out
+    assert "function worker:" in text and "function cron:" in text and "function api:" not in text
+
+
+def test_lambda3_deploy_only_one_function_then_all(project, aws, tmp_path, capsys, git_token,
+                                                   monkeypatch):
+    from lambda3.cli import main
+
+    _, url = project
+    monkeypatch.setenv("LAMBDA3_TOKEN", git_token)
+    monkeypatch.chdir(tmp_path)
+    args = ["deploy", "--local-builder", "--endpoint-url", aws.endpoint_url, "-g", url,
+            "-f", "shop", "-b", "main", "-a", "live", "-y"]
+    assert main([*args, "--only", "worker"]) == 0
+    assert "version:  1  alias: live" in capsys.readouterr().out  # one function: as before
+    names = {f["FunctionName"] for f in aws.client("lambda").list_functions()["Functions"]}
+    assert names == {"shop-worker"}
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "api: arn:" in out and "[deployed]" in out
+    assert "cron: arn:" in out and "version: 1  alias: live" in out
+    assert versions_of(aws, "shop-worker") == ["1"]  # unchanged: nothing published again
