@@ -64,6 +64,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(served, aws, capsys):
     assert main(deploy_args(aws, url, "--dry-run")) == 0
     out = capsys.readouterr().out
     assert "plan: create function svc" in out
+    assert "function: svc (new)" in out and "None" not in out
+    assert out.splitlines()[0].split()[-1] == "status"  # the status column has its header
     assert aws.client("lambda").list_functions()["Functions"] == []
 
 
