@@ -131,14 +131,17 @@ def _revision(revision: str | None) -> dict[str, str]:
     return {"RevisionId": revision} if revision else {}
 
 
-def target_version(aws: Aws, target: str, source: Source,
+def target_version(source_aws: Aws, aws: Aws, target: str, source: Source,
                    fetch: Callable[[str], bytes]) -> tuple[str, bool]:
     """(the target's version holding the source's build, whether it was published now)."""
     latest = aws.latest_published_version(target)
     if latest is not None and same_build(latest, source) and (
             latest.get("Description") == source.description):
         return latest["Version"], False
-    return publish_copy(aws, target, source, fetch_code(aws, source, fetch)), True
+    if aws.get_function(target) is None:
+        raise RequestError(f"function {target} does not exist in the target account and region",
+                           hint="deploy it once (lambda3 deploy -f ...), then promote to it")
+    return publish_copy(aws, target, source, fetch_code(source_aws, source, fetch)), True
 
 
 def promote(source_aws: Aws, function: str, from_alias: str, to_alias: str, *,
@@ -156,7 +159,7 @@ def promote(source_aws: Aws, function: str, from_alias: str, to_alias: str, *,
     if target == function and target_aws is source_aws:
         version, published = source.version, False
     else:
-        version, published = target_version(target_aws, target, source, fetch)
+        version, published = target_version(source_aws, target_aws, target, source, fetch)
     alias = target_aws.get_alias(target, to_alias)
     strategy = model.parse_strategy(rollout)
     if alias is not None and alias.version == version and not alias.weights:

@@ -114,3 +114,18 @@ def test_the_command_says_which_commit_is_promoted(aws, staged, capsys, monkeypa
     captured = capsys.readouterr()
     assert json.loads(captured.out)["commit"] == "0123456789ab"
     assert "promoted 0123456789ab (version 2 of app) to app:prod" in captured.err
+
+
+def test_the_target_is_reached_with_the_role_given(aws, staged, capsys, monkeypatch):
+    monkeypatch.setenv("LAMBDA3_ENDPOINT_URL", aws.endpoint_url)
+    other = f"arn:aws:iam::{int(aws.account) + 1:012d}:role/promote"  # another account
+    assert main(["promote", "app", "--from-alias", "staging", "--to-alias", "prod",
+                 "--to-function", "app-prod", "--role-arn", other]) == 1
+    assert "function app-prod does not exist in the target account" in capsys.readouterr().err
+    mine = f"arn:aws:iam::{aws.account}:role/promote"
+    assert main(["promote", "app", "--from-alias", "staging", "--to-alias", "prod",
+                 "--role-arn", mine, "--rollout", "canary 50 0.01", "--poll", "0.1"]) == 0
+    captured = capsys.readouterr()
+    assert "prod: canary 50 0.01: version 1 -> 2: 50.0% of traffic on version 2" in captured.err
+    assert "complete, version 2 takes all traffic" in captured.err
+    assert alias_of(aws, "app", "prod")["FunctionVersion"] == "2"
