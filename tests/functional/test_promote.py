@@ -129,3 +129,27 @@ def test_the_target_is_reached_with_the_role_given(aws, staged, capsys, monkeypa
     assert "prod: canary 50 0.01: version 1 -> 2: 50.0% of traffic on version 2" in captured.err
     assert "complete, version 2 takes all traffic" in captured.err
     assert alias_of(aws, "app", "prod")["FunctionVersion"] == "2"
+
+
+def test_the_action_promotes_with_promote_from_and_names_the_commit(aws, staged, tmp_path):
+    import io
+
+    from lambda3.action.run import ActionSettings, run
+
+    settings = ActionSettings(aws_region=aws.region, function_name="app", repository="unused",
+                              ref="unused", alias="prod", promote_from="staging",
+                              endpoint_url=aws.endpoint_url, mask_account_id=False,
+                              output_path=str(tmp_path / "output"),
+                              summary_path=str(tmp_path / "summary"))
+    out = io.StringIO()
+    assert run(settings, stream=out, ambient={"aws_access_key_id": "testing",
+                                              "aws_secret_access_key": "testing"}) == 0, (
+        out.getvalue())
+    import re
+
+    text = (tmp_path / "output").read_text()
+    outputs = {m[0]: m[2] for m in re.findall(r"(\S+)<<(\S+)\n(.*?)\n\2", text, re.S)}
+    assert outputs["commit"] == "0123456789ab" and outputs["version"] == "2"
+    assert outputs["alias"] == "prod"
+    assert alias_of(aws, "app", "prod")["FunctionVersion"] == "2"
+    assert "0123456789ab" in (tmp_path / "summary").read_text()
