@@ -71,7 +71,8 @@ def read_config(path: str | Path | None, cwd: Path | None = None
                 ) -> configparser.ConfigParser:
     """`path` None: config.ini in `cwd` (default: here) if it exists. A path given that does
     not exist is an error."""
-    parser = configparser.ConfigParser()
+    # `key = value   ; comment` as the README shows it; a `%` in a value is a `%`
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
     target = Path(path) if path is not None else (cwd or Path.cwd()) / DEFAULT_CONFIG
     if not target.exists():
         if path is None:

@@ -134,3 +134,11 @@ def test_a_path_like_source_that_does_not_exist_names_both_readings(project):
     settings = resolve(parse("example/hello"), environ={}, cwd=project)
     assert settings.repository == "https://github.com/example/hello.git"
     assert not settings.source_is_local
+
+
+def test_inline_comments_and_percent_signs_in_config_ini(project):
+    (project / "config.ini").write_text(
+        "[aws]\nbucket = my-artifacts       ; for zips over 50 MB\n"
+        "[github]\ntoken = ab%cd ; better: LAMBDA3_TOKEN\n")
+    settings = resolve(parse("-g", "a/b"), environ={}, cwd=project)
+    assert (settings.bucket, settings.token) == ("my-artifacts", "ab%cd")
