@@ -43,6 +43,7 @@ class ActionSettings:
     allowed_account_ids: tuple[str, ...] = ()
     build_file: str | None = None
     components: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()  # keys of the build file's functions: ; () all
     alias: str | None = None
     publish: bool = True
     dry_run: bool = False
@@ -85,6 +86,7 @@ class ActionSettings:
             allowed_account_ids=parse_account_ids(environ.get("LAMBDA3_ALLOWED_ACCOUNT_IDS", "")),
             build_file=get("LAMBDA3_BUILD_FILE"),
             components=parse_components(environ.get("LAMBDA3_COMPONENTS", "")),
+            functions=parse_components(environ.get("LAMBDA3_FUNCTIONS", "")),
             alias=get("LAMBDA3_ALIAS"),
             publish=parse_bool(get("LAMBDA3_PUBLISH"), "publish", default=True),
             dry_run=parse_bool(get("LAMBDA3_DRY_RUN"), "dry-run", default=False),
@@ -104,7 +106,7 @@ class ActionSettings:
             action="plan" if self.dry_run else "build", repository=self.repository,
             ref=self.ref, token=self.github_token or None, function=self.function_name,
             build_file=self.build_file, components=self.components, alias=self.alias,
-            publish=self.publish, rollout=self.rollout)
+            publish=self.publish, rollout=self.rollout, functions=self.functions)
 
 
 def parse_components(text: str) -> tuple[str, ...]:
@@ -197,7 +199,9 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
     except Lambda3Error as exc:
         return _report_failure(settings, Failure.of(exc), out)
     if not result.ok:
-        return _report_failure(settings, result.error or Failure(), out)
+        if len(result.functions) > 1:  # the versions of those deployed before the failure
+            _write_outputs(settings, outputs_from_result(result))
+        return _report_failure(settings, result.error or Failure(), out, result.functions)
     _write_outputs(settings, outputs_from_result(result))
     if settings.summary_path:
         toolkit.append_summary(summary.render_summary(
@@ -212,6 +216,10 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
         except Lambda3Error as exc:
             return _report_failure(settings, Failure.of(exc), out)
     done = "planned" if settings.dry_run else f"deployed version {result.version or '-'}"
+    if len(result.functions) > 1:
+        versions = ", ".join(f"{f.name} {f.version or '-'}" for f in result.functions)
+        _say(f"lambda3: {'planned' if settings.dry_run else 'deployed'} {versions}", out)
+        return 0
     _say(f"lambda3: {done} of {result.function_arn or settings.function_name}", out)
     return 0
 
@@ -333,14 +341,19 @@ def outputs_from_result(result: BuildResult) -> dict[str, str]:
         # a dry run publishes nothing: the layers it would publish have no ARN yet
         "layer-arns": json.dumps([layer.arn for layer in result.layers if layer.arn]),
         "changed-layers": json.dumps(list(result.changed_layers)),
+        # by function key; a builder without `functions` answers for its one function
+        "versions": json.dumps({f.key: f.version for f in result.functions}
+                               or {"function": result.version}),
     }
 
 
-def _report_failure(settings: ActionSettings, error: Failure, out: TextIO) -> int:
+def _report_failure(settings: ActionSettings, error: Failure, out: TextIO,
+                    functions: tuple = ()) -> int:
     toolkit.error(error.message, file=error.file, line=error.line,
                   title=f"lambda3 {error.step}", stream=out)
     if settings.summary_path:
-        toolkit.append_summary(summary.render_failure(error, function=settings.function_name),
+        toolkit.append_summary(summary.render_failure(error, function=settings.function_name,
+                                                      functions=functions),
                                path=settings.summary_path)
     return 1
 

@@ -1,4 +1,5 @@
-"""The markdown step summary of one builder result (success, plan or failure)."""
+"""The markdown step summary of one builder result (success, plan or failure); with several
+functions (`functions:`), a section for each."""
 from __future__ import annotations
 
 import html
@@ -15,8 +16,15 @@ def render_summary(result: BuildResult, *, function: str | None = None,
                    dry_run: bool = False) -> str:
     """Markdown for `$GITHUB_STEP_SUMMARY`."""
     if not result.ok:
-        return render_failure(result.error or Failure(), function=function)
+        return render_failure(result.error or Failure(), function=function,
+                              functions=result.functions)
     title = "planned" if dry_run else "deployed"
+    if len(result.functions) > 1:
+        names = ", ".join(f"`{_code(f.name)}`" for f in result.functions)
+        parts = [f"### lambda3 {title} {len(result.functions)} functions: {names}\n",
+                 _facts(result), *(_function(f, dry_run) for f in result.functions),
+                 _timings(result.timings)]
+        return "\n".join(part for part in parts if part)
     parts = [f"### lambda3 {title} `{_code(function or _name_from_arn(result))}`\n",
              _facts(result), _components(result)]
     if dry_run or result.plan:
@@ -25,7 +33,8 @@ def render_summary(result: BuildResult, *, function: str | None = None,
     return "\n".join(part for part in parts if part)
 
 
-def render_failure(error: Failure, *, function: str | None = None) -> str:
+def render_failure(error: Failure, *, function: str | None = None,
+                   functions: Sequence[Any] = ()) -> str:
     where = ""
     if error.file:
         where = f"{error.file}:{error.line}" if error.line else str(error.file)
@@ -37,7 +46,23 @@ def render_failure(error: Failure, *, function: str | None = None) -> str:
         lines.append(f"**Error:** `{_code(error.type)}`\n")
     lines.append("```text\n" + str(error.message or "no message").replace("```", "'''")
                  + "\n```\n")
+    if len(functions) > 1:
+        lines += [_function(f, False) for f in functions]
     return "\n".join(lines)
+
+
+def _function(function: Any, dry_run: bool) -> str:
+    """One function of several (a `FunctionResult`): its state, facts, components, plan."""
+    state = ("failed" if function.error else "deployed" if function.deployed
+             else "planned" if dry_run else "not deployed")
+    rows = [("Version", function.version), ("Alias", function.alias),
+            ("Function ARN", function.arn), ("Code SHA-256", function.code_sha256)]
+    parts = [f"#### `{_code(function.key)}`: `{_code(function.name)}` ({state})\n",
+             "\n".join(f"- **{label}:** `{_code(value)}`" for label, value in rows if value)
+             + "\n", _component_rows(function.components, function.layers, function.arn)]
+    if dry_run or function.plan:
+        parts.append(_plan(function.plan, function.plan_text))
+    return "\n".join(part for part in parts if part)
 
 
 def _facts(result: BuildResult) -> str:
@@ -52,12 +77,17 @@ def _facts(result: BuildResult) -> str:
 
 
 def _components(result: BuildResult) -> str:
-    if not result.components:
+    return _component_rows(result.components, result.layers, result.function_arn)
+
+
+def _component_rows(components: Sequence[Any], layers: Sequence[Any],
+                    function_arn: str | None) -> str:
+    if not components:
         return ""
-    arns = {layer.name: layer.arn for layer in result.layers}
+    arns = {layer.name: layer.arn for layer in layers}
     lines = ["| component | kind | size | state | ARN |", "| --- | --- | ---: | --- | --- |"]
-    for comp in result.components:
-        arn = result.function_arn if comp.kind == "function" else None
+    for comp in components:
+        arn = function_arn if comp.kind == "function" else None
         arn = arn or comp.arn or arns.get(comp.name)
         state = "changed" if comp.changed else "reused"
         lines.append("| " + " | ".join([

@@ -4,6 +4,8 @@ version and alias, a shared custom layer published once, and a failure in one fu
 apply (a real AWS error shape through botocore's event hooks) reported for that function."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from botocore.awsrequest import AWSResponse
 
@@ -13,6 +15,8 @@ from builder.contract import BuildRequest, BuildResult
 from builder.errors import Lambda3Error
 from builder.handler import deploy_request
 from builder.timing import Timings
+from lambda3.action.run import outputs_from_result
+from lambda3.action.summary import render_summary
 
 pytestmark = pytest.mark.network  # the api function installs idna from PyPI
 
@@ -130,6 +134,12 @@ def test_first_deploy_then_one_function_changed(project, aws, git_token):
     assert sorted(first.changed_layers) == ["shop-api-dependencies", "shop-shared"]
     assert any("attach layer shop-shared as published for api" in line
                for line in functions["worker"].plan_text)
+    outputs = outputs_from_result(first)  # the action's outputs and step summary
+    assert json.loads(outputs["versions"]) == {"api": "1", "worker": "1", "cron": "1"}
+    assert (outputs["version"], outputs["commit"]) == ("", first.commit)
+    text = render_summary(first)
+    assert text.startswith("### lambda3 deployed 3 functions: `shop-api`, `shop-worker`")
+    assert all(f"#### `{k}`: `{NAMES[k]}` (deployed)" in text for k in KEYS)
 
     repo.commit("worker v2", files={"services/worker/app.py": app("worker", 2)})
     second = deploy(url, git_token, wrapper)
@@ -193,6 +203,12 @@ def test_a_failure_in_one_function_names_it_and_leaves_its_alias(project, aws, g
     assert functions["worker"].deployed is False and functions["worker"].error is not None
     assert functions["cron"].deployed is False and functions["cron"].error is None
     assert [alias_of(aws, n) for n in ("shop-api", "shop-worker", "nightly")] == ["2", "1", "1"]
+    text = render_summary(result)
+    assert "### lambda3 failed at step `apply:UpdateFunctionCode`" in text
+    assert "#### `worker`: `shop-worker` (failed)" in text
+    assert "#### `api`: `shop-api` (deployed)" in text
+    assert "#### `cron`: `nightly` (not deployed)" in text
+    assert json.loads(outputs_from_result(result)["versions"])["api"] == "2"
 
     wrapper = make_aws(aws)  # the failure is gone: a re-run converges
     again = deploy(url, git_token, wrapper)
@@ -214,8 +230,6 @@ def test_a_function_outside_the_allow_list_is_refused_before_anything_is_built(
 
 def test_lambda3_build_builds_every_function_or_the_named_ones(project, git_server, tmp_path,
                                                                capsys, git_token, monkeypatch):
-    import json
-
     from lambda3.cli import main
 
     _, url = project
