@@ -243,25 +243,28 @@ def describe_alias(driver: Driver) -> list[str]:
 
 def after_deploy(aws: Aws, result, *, show: Callable[[str], None] = print,
                  clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep, poll: float = 30.0) -> Driver | None:
-    """What the client does after the builder answered: drive the rollout it started (the
-    checks first), then prune when the build file says `prune: {keep: N}`. Raises
-    `RolledBack` (or another `RolloutError`) when the rollout does not complete."""
-    driver = None
-    started = result.rollout
-    if started is not None and started.phase not in (model.COMPLETE, model.ROLLED_BACK):
-        driver = Driver(aws, result.function, result.alias, clock=clock, sleep=sleep, show=show,
-                        poll=poll)
-        driver.run(checks_from(started.checks))
-    if result.prune_keep:
-        from lambda3.commands.prune import prune_function
+                 sleep: Callable[[float], None] = time.sleep, poll: float = 30.0) -> None:
+    """What the client does after the builder answered: drive each rollout it started (the
+    checks first), function by function, then prune each function when the build file says
+    `prune: {keep: N}`. Raises `RolledBack` (or another `RolloutError`) when a rollout does
+    not complete; the functions after it are left as the builder left them."""
+    several = getattr(result, "functions", ())
+    deployed = ([(f.name, f.alias, f.rollout, f.layers) for f in several if f.deployed]
+                if several else [(result.function, result.alias, result.rollout, result.layers)])
+    for function, alias, started, _ in deployed:
+        if started is not None and started.phase not in (model.COMPLETE, model.ROLLED_BACK):
+            Driver(aws, function, alias, clock=clock, sleep=sleep, show=show,
+                   poll=poll).run(checks_from(started.checks))
+    if not result.prune_keep:
+        return
+    from lambda3.commands.prune import prune_function
 
-        plan = prune_function(aws, result.function, keep=result.prune_keep,
-                              layer_names=[layer.name for layer in result.layers])
-        for line in plan.lines(result.function):
+    for function, _, _, layers in deployed:
+        plan = prune_function(aws, function, keep=result.prune_keep,
+                              layer_names=[layer.name for layer in layers])
+        for line in plan.lines(function):
             if not line.startswith("keep"):
                 show(f"prune: {line}")
-    return driver
 
 
 def drive_in_action(aws: Aws, result, *, out, summary_path: str | None = None,
