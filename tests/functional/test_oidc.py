@@ -417,3 +417,20 @@ def test_assume_role_with_web_identity_reports_the_account(aws, oidc_issuer):
 
 def _id_token_request(issuer) -> oidc.IdTokenRequest:
     return oidc.IdTokenRequest.from_environ(issuer.runner_env())
+
+
+def test_an_unexpected_error_is_one_annotation_without_the_token(aws, tmp_path, capsys):
+    from lambda3.action.run import main
+
+    environ = {"GITHUB_REPOSITORY": "octo-org/hello", "GITHUB_SHA": "e" * 40,
+               "GITHUB_OUTPUT": str(tmp_path),  # a folder: writing an output fails
+               "LAMBDA3_AWS_REGION": aws.region, "LAMBDA3_ENDPOINT_URL": aws.endpoint_url,
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "LAMBDA3_GITHUB_TOKEN": CANARY_TOKEN}
+    assert main(environ) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.out.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "::error title=lambda3::unexpected IsADirectoryError: ")
+    assert "Traceback" not in captured.out + captured.err
+    assert CANARY_TOKEN not in "\n".join(captured.out.splitlines()[1:]) + captured.err
