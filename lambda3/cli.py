@@ -112,10 +112,19 @@ def describe_error(error: BaseException) -> tuple[str, int]:
         "EndpointConnectionError": f"cannot reach AWS: {error} ({ENDPOINT_HINT})",
         "ConnectTimeoutError": f"cannot reach AWS: {error} ({ENDPOINT_HINT})",
     }
-    if name in botocore and type(error).__module__.startswith("botocore"):
-        return botocore[name], 1
+    if type(error).__module__.startswith("botocore"):
+        return botocore.get(name) or _other_aws_error(error), 1
     return (f"internal error: {name}: {error} "
             "(re-run with LAMBDA3_DEBUG=1 for the traceback)"), 1
+
+
+def _other_aws_error(error: BaseException) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):  # a ClientError: AWS answered with an error
+        found = response.get("Error", {})
+        return (f"AWS refused a call: {found.get('Code', 'Unknown')}: {found.get('Message', '')}"
+                " (check the credentials' permissions, -r/--region and the names given)")
+    return f"an AWS call failed: {error} (check the network and --endpoint-url, then re-run)"
 
 
 def _silence_stdout() -> None:

@@ -200,6 +200,17 @@ def test_any_other_error_is_one_line_with_how_to_see_the_traceback():
     assert describe_error(KeyboardInterrupt()) == ("interrupted", 130)
 
 
+def test_aws_errors_outside_lambda3s_wrappers_are_one_line_too():
+    from botocore.exceptions import ClientError, ReadTimeoutError
+
+    refused = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetAlias")
+    assert describe_error(refused) == ("AWS refused a call: AccessDenied: no (check the "
+                                       "credentials' permissions, -r/--region and the names "
+                                       "given)", 1)
+    line, code = describe_error(ReadTimeoutError(endpoint_url="http://127.0.0.1:1"))
+    assert code == 1 and line.startswith("an AWS call failed: ") and "--endpoint-url" in line
+
+
 # -- 2. settings, sources and commands -----------------------------------------------------
 
 NO_REGION = {"AWS_REGION": None, "AWS_DEFAULT_REGION": None}
