@@ -170,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
 
             lines = sweep_command(aws, args)
         else:
+            if args.pr is not None or args.older_than or args.open_prs:
+                raise RequestError("--pr, --older-than and --open-prs go with --previews")
             if not args.function:
                 raise RequestError("name the function to prune, or pass --previews")
             if args.keep < 1:

@@ -140,3 +140,13 @@ def test_choosing_needs_a_rule_and_ages_parse():
         parse_age("a week")
     with pytest.raises(Exception, match="needs --pr N, --older-than AGE or --open-prs"):
         choose([], now=0)
+
+
+def test_the_command_refuses_what_does_not_go_together(aws, capsys, monkeypatch):
+    monkeypatch.setenv("LAMBDA3_ENDPOINT_URL", aws.endpoint_url)
+    assert main(["prune", "app", "--pr", "3"]) == 1
+    assert "go with --previews" in capsys.readouterr().err
+    assert main(["prune"]) == 1
+    assert "name the function to prune, or pass --previews" in capsys.readouterr().err
+    assert main(["prune", "--previews"]) == 1
+    assert "needs --pr N, --older-than AGE or --open-prs" in capsys.readouterr().err
