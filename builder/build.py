@@ -45,7 +45,7 @@ from builder.timing import Timings
 log = logging.getLogger(__name__)
 
 DEFAULT_RUNTIME = "python3.12"
-DEPS_CACHE_VERSION = "2"
+DEPS_CACHE_VERSION = "3"
 DEPS_CACHE_KEEP = 8  # dependency sets kept per repository
 MIN_INSTALL_SPACE = 64 * limits.MB  # free in the work dir before an install starts
 
@@ -60,6 +60,8 @@ class BuildOptions:
     components: tuple[str, ...] = ()
     token: str | None = field(default=None, repr=False)
     refresh: bool = False
+    # private index credentials, (host, "user:password"): builder.indexes
+    index_credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     functions: tuple[str, ...] = ()  # keys of the build file's functions to build; () all
     # called with the Spec of each function to build once the build file is read, before
     # anything is installed or run (the builder checks its allow-list there)
@@ -197,6 +199,7 @@ def _build_function_part(options: BuildOptions, checkout, spec, selected: set[st
     context = _Context(options, checkout.root, out_dir, target, runner, timings, spec)
     if "dependencies" in selected and spec.dependencies is not None:
         artifact, output.install = _build_dependencies(context, spec)
+        output.warnings.extend(output.install.get("warnings") or [])
         output.artifacts.append(artifact)
     for layer in spec.layers:
         if layer.key in selected:
@@ -316,20 +319,23 @@ def _build_dependencies(ctx: _Context, spec) -> tuple[Artifact, dict]:
     return Artifact("dependencies", "layer", dest, zip_stats(dest)), info
 
 
-def _install_dependencies(ctx: _Context, deps, requirement_files: list[Path], dest: Path) -> dict:
+def _install_dependencies(ctx: _Context, deps, inputs: _DepsInputs, dest: Path) -> dict:
+    from builder.indexes import installer_environment
     from builder.install import install_requirements
     from builder.source import source_host
     from builder.strip import strip_tree
 
     stage = ctx.stage("dependencies")
     site = stage / "python"
-    with ctx.timings.step("install"):
+    with ctx.timings.step("install"), installer_environment(inputs.indexes) as index_env:
         result = install_requirements(
-            requirement_files, site, ctx.target,
+            list(inputs.set.requirements), site, ctx.target,
             cache_dir=ctx.options.workdir / "cache" / "installer",
             repo_root=ctx.repo, runtime_packages=deps.runtime_packages,
             token=ctx.options.token, source_host=source_host(ctx.options.source),
-            runner=ctx.runner,
+            runner=ctx.runner, fetch_vcs=inputs.fetch, generated=inputs.set.generated(),
+            no_deps=inputs.set.locked, index_env=index_env,
+            exclude_newer=None if inputs.set.locked else deps.exclude_newer,
         )
     log.info("dependencies: %d packages with %s, %s", len(result.packages), result.installer,
              result.mode)
@@ -343,6 +349,7 @@ def _install_dependencies(ctx: _Context, deps, requirement_files: list[Path], de
     log.info("dependencies: %d files, %s zipped, %s unzipped", stats.files,
              limits.human(stats.size), limits.human(stats.unzipped_size))
     info = asdict(result)
+    info["warnings"] = inputs.set.warnings
     info["stripped"] = asdict(stripped) if stripped else None
     info["bytecode"] = compiled
     return info
@@ -389,15 +396,47 @@ def _deps_cache_dir(ctx: _Context) -> Path:
     return ctx.options.workdir / "cache" / "deps" / name
 
 
-def _deps_cache_key(ctx: _Context, deps) -> tuple[str, list[Path]]:
-    from builder.install import installer_version
+@dataclass(frozen=True)
+class _DepsInputs:
+    """What the dependency set is made from: requirements files and exported projects
+    (builder.lockfiles), the git requirements' checkouts, the indexes."""
 
-    files = [ctx.repo / name for name in deps.requirements]
+    set: object  # builder.lockfiles.DependencySet
+    fetch: object  # builder.requirements.RecordingFetch
+    indexes: object  # builder.indexes.Indexes
+
+
+def _deps_inputs(ctx: _Context, deps) -> _DepsInputs:
+    from builder.indexes import Indexes, parse_credentials
+    from builder.lockfiles import Selection, dependency_set
+    from builder.requirements import RecordingFetch
+
+    entries = [ctx.repo / name for name in deps.requirements]
+    work = ctx.stage("exports")
+    found = dependency_set(entries, ctx.repo, Selection(deps.groups, deps.extras), work,
+                           runner=ctx.runner)
+    credentials = parse_credentials(dict(ctx.options.index_credentials))
+    indexes = Indexes(deps.index_url, deps.extra_index_urls, credentials)
+    return _DepsInputs(found, RecordingFetch(ctx.options.workdir / "git-requirements"), indexes)
+
+
+def _deps_cache_key(ctx: _Context, deps) -> tuple[str, _DepsInputs]:
+    from builder.indexes import cache_identity
+    from builder.install import installer_version
+    from builder.source import source_host
+
+    inputs = _deps_inputs(ctx, deps)
     repo = ctx.repo.resolve()
     digest = hashlib.sha256()
-    for path in _requirement_closure(files, repo):
-        _hash_input(digest, path, path.relative_to(repo).as_posix())
+    closure = _requirement_closure(list(inputs.set.requirements), repo, inputs.fetch,
+                                   ctx.options.token, source_host(ctx.options.source))
+    named = [(path.relative_to(repo).as_posix(), path) for path in closure]
+    for name, item in named + inputs.set.key_inputs(repo):
+        _hash_key_input(digest, name, item)
     settings = {
+        "git": sorted(inputs.fetch.commits.items()), "indexes": cache_identity(inputs.indexes),
+        "groups": list(deps.groups), "extras": list(deps.extras),
+        "exclude_newer": deps.exclude_newer,
         "v": DEPS_CACHE_VERSION, "repository": ctx.options.repository_key,
         "target": ctx.target.describe(), "native": is_native(ctx.target),
         "installer": installer_version(ctx.runner), "provided": provided_versions(),
@@ -406,15 +445,33 @@ def _deps_cache_key(ctx: _Context, deps) -> tuple[str, list[Path]]:
         "keep": list(deps.keep), "exclude": list(deps.exclude),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    return digest.hexdigest(), files
+    return digest.hexdigest(), inputs
 
 
-def _requirement_closure(files: list[Path], repo: Path) -> list[Path]:
+def _requirement_closure(files: list[Path], repo: Path, fetch=None, token: str | None = None,
+                         source_host: str | None = None) -> list[Path]:
     """The requirements files, every file they include and every local wheel or package
-    folder they install from, inside the repository, in a stable order."""
+    folder they install from, inside the repository, in a stable order; git requirements
+    fetched with `fetch` (a RecordingFetch, which learns their commits)."""
     from builder.requirements import requirement_inputs
 
-    return requirement_inputs(files, repo)
+    return requirement_inputs(files, repo, fetch_vcs=fetch, token=token,
+                              source_host=source_host)
+
+
+def _hash_key_input(digest, name: str, item: Path | str) -> None:
+    """A folder or archive as `_hash_input` reads it; a text file (requirements, pyproject,
+    lock) or an export's text without the credentials of the URLs in it, so that a token
+    in an index URL does not change the key."""
+    from builder.indexes import strip_credentials
+
+    if isinstance(item, Path) and (item.is_dir() or not item.is_file()
+                                   or item.name.endswith((".whl", ".tar.gz", ".zip"))):
+        _hash_input(digest, item, name)
+        return
+    text = item if isinstance(item, str) else item.read_bytes().decode("utf-8", "replace")
+    digest.update(b"T" + name.encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(strip_credentials(text).encode("utf-8", "surrogateescape") + b"\0")
 
 
 def _hash_input(digest, path: Path, name: str) -> None:

@@ -86,6 +86,8 @@ class BuildRequest:
     rollout: str | None = None  # a strategy (builder.rollout); none: the build file's
     log_marker: str | None = None
     token: str | None = field(default=None, repr=False)
+    # private index credentials, (host, "user:password"): builder.indexes, secret
+    index_credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     contract: int = CONTRACT
 
     @property
@@ -100,6 +102,7 @@ class BuildRequest:
         event = {f.name: getattr(self, f.name) for f in fields(self)}
         event["components"] = list(self.components)
         event["functions"] = list(self.functions)
+        event["index_credentials"] = dict(self.index_credentials) or None
         return event
 
     @classmethod
@@ -121,6 +124,7 @@ class BuildRequest:
             function=_text(event, "function"), build_file=_text(event, "build_file"),
             components=_components(event.get("components"), lenient),
             functions=_function_keys(event.get("functions")),
+            index_credentials=_index_credentials(event.get("index_credentials")),
             alias=_text(event, "alias"),
             publish=_flag(event, "publish", True, lenient),
             refresh=_flag(event, "refresh", False, lenient),
@@ -131,6 +135,13 @@ class BuildRequest:
         if action in ("build", "plan"):
             _check_deploy_fields(request)
         return request
+
+
+def _index_credentials(value: Any) -> tuple[tuple[str, str], ...]:
+    from builder.indexes import parse_credentials
+
+    return tuple((host, f"{user}:{password}") for host, user, password
+                 in parse_credentials(value))
 
 
 def _version(value: Any) -> int:

@@ -29,6 +29,7 @@ from builder.contract import (
 )
 from builder.errors import Lambda3Error, RequestError
 from builder.hosts import check_repository
+from builder.indexes import register as register_index_credentials
 from builder.redact import REDACTOR, install_log_redaction
 from builder.settings import BuilderSettings
 from builder.timing import Timings
@@ -84,6 +85,8 @@ def _register_secrets(event: Any) -> None:
     token = event.get("token") if isinstance(event, dict) else None
     if isinstance(token, str) and len(token) <= MAX_LENGTH["token"]:
         REDACTOR.add(token)
+    if isinstance(event, dict) and isinstance(event.get("index_credentials"), dict):
+        register_index_credentials(event["index_credentials"])
     try:
         from builder.redact import register_own_credentials
     except ImportError:
@@ -139,7 +142,7 @@ def deploy_request(request: BuildRequest, timings: Timings, *,
     options = BuildOptions(source=request.repository, ref=request.ref,
                            workdir=settings.work_path(), build_file=request.build_file,
                            components=request.components, token=request.token,
-                           refresh=request.refresh,
+                           refresh=request.refresh, index_credentials=request.index_credentials,
                            functions=request.functions,
                            check=lambda views: _check_functions(views, request, settings))
     output = build(options, timings=timings)

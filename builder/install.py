@@ -48,6 +48,8 @@ _SUMMARY = re.compile(r"^\s*(Resolved|Prepared|Installed|Built|Downloaded|Uninst
                       r"|Successfully installed|warning|WARNING)\b")
 _NO_WHEEL = re.compile(r"Wheels are required for `([A-Za-z0-9][A-Za-z0-9._-]*)`"
                        r"|is disabled, but attempted to build `([A-Za-z0-9][A-Za-z0-9._-]*)`")
+_HASH_MISMATCH = re.compile(r"Hash mismatch for `([^`]+)`"
+                            r"|^\s+([A-Za-z0-9][A-Za-z0-9._-]*==\S+) from \S+", re.MULTILINE)
 _FAILED_BUILD = re.compile(r"Failed to build `([A-Za-z0-9][A-Za-z0-9._-]*)=="
                            r"|Failed building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -83,8 +85,17 @@ def install_requirements(requirements: Sequence[Path], dest: Path, target: Targe
                          token: str | None = None, source_host: str | None = None,
                          native: bool | None = None, runner: Runner | None = None,
                          fetch_vcs: FetchVcs | None = None, keep_bin: bool = False,
-                         installer: str | None = None) -> InstallResult:
-    """Install `requirements` into the empty directory `dest` for `target`."""
+                         installer: str | None = None,
+                         generated: Sequence[tuple[Path, str]] = (), no_deps: bool = False,
+                         exclude_newer: str | None = None,
+                         index_env: Mapping[str, str] | None = None) -> InstallResult:
+    """Install `requirements` into the empty directory `dest` for `target`.
+
+    `generated`: (file, name shown) of requirement lists lambda3 wrote (builder.lockfiles);
+    `no_deps`: they are the whole set (a lock), nothing else is resolved; `exclude_newer`:
+    uv's cut-off date for what it resolves; `index_env`: the index settings and netrc of
+    builder.indexes, for the installer's environment only. Where the requirements carry
+    hashes, every file downloaded is checked against them."""
     if runtime_packages not in ("exclude", "include"):
         raise ValueError(f"runtime_packages must be 'exclude' or 'include': {runtime_packages!r}")
     dest, cache_dir = Path(dest).absolute(), Path(cache_dir).absolute()
@@ -100,16 +111,23 @@ def install_requirements(requirements: Sequence[Path], dest: Path, target: Targe
         files = RequirementFiles(Path(repo_root), Path(work), token=token,
                                  source_host=source_host, fetch_vcs=fetch_vcs)
         rewritten = [files.rewrite(Path(r)) for r in requirements]
+        rewritten += [files.rewrite_generated(path, shown) for path, shown in generated]
         provided = _runtime_provided(runtime_packages, files.names)
-        if provided:
+        if provided and not no_deps:  # a lock's pins are not re-resolved against the runtime's
             rewritten.append(_write_constraints(Path(work), provided))
+        flags = _flags(tool.name, rewritten, files.local_names, no_deps, exclude_newer)
         job = _Job(tool=tool, target=target, native=native, dest=dest, cache_dir=cache_dir,
                    work=Path(work), requirements=rewritten, provided=provided,
-                   local_names=files.local_names, env=_child_env(token), runner=runner,
-                   shown=", ".join(files.shown(Path(r)) for r in requirements), secret=token)
+                   local_names=files.local_names, env={**_child_env(token), **(index_env or {})},
+                   runner=runner, secret=token, flags=flags,
+                   shown=", ".join([*(files.shown(Path(r)) for r in requirements),
+                                    *(shown for _, shown in generated)]))
         log.info("installing %s for %s with %s (%s)", job.shown, target.describe(), version,
                  job.mode)
         job.run()
+    if no_deps:  # a lock's version wins: only what the runtime has in that version is left out
+        have = {normalise(n): v for n, v in installed_distributions(dest)}
+        provided = {n: v for n, v in provided.items() if have.get(n) == v}
     left_out = remove_distributions(dest, set(provided))
     _tidy(dest, keep_bin=keep_bin)
     packages = tuple(sorted(installed_distributions(dest)))
@@ -209,6 +227,7 @@ class _Job:
     runner: Runner
     shown: str
     secret: str | None
+    flags: tuple[str, ...] = ()
 
     @property
     def strict(self) -> bool:
@@ -293,6 +312,7 @@ class _Job:
                 argv += ["--only-binary=:all:", "--python-version", self.target.python_version,
                          "--implementation", "cp"]
                 argv += [f"--platform={p}" for p in self.target.pip_platforms()]
+        argv += self.flags
         for path in self.requirements:
             argv += ["-c" if path.name == _CONSTRAINTS else "-r", str(path)]
         for name in from_source:
@@ -301,7 +321,14 @@ class _Job:
             argv += ["--only-binary", name]
         return argv
 
-    def failure(self, proc: subprocess.CompletedProcess) -> ProcessError:
+    def failure(self, proc: subprocess.CompletedProcess) -> Exception:
+        mismatch = _HASH_MISMATCH.search(proc.stderr or "")
+        if mismatch:
+            return InstallError(
+                f"hash mismatch for {mismatch[1] or mismatch[2]}: the file downloaded is not "
+                "the one the lock or requirements file records\n" + _tail(proc, self.secret),
+                file=self.shown, hint="lock again if the package was re-published; otherwise "
+                "the index serves another file than the one locked")
         hint = None
         if self.provided and any(name in (proc.stderr or "") for name in self.provided):
             pins = ", ".join(f"{n} {v}" for n, v in sorted(self.provided.items()))
@@ -331,6 +358,28 @@ def _runtime_provided(runtime_packages: str, names: set[str]) -> dict[str, str]:
         log.info("keeping the AWS SDK packages: the requirements name %s", ", ".join(named))
         return {}
     return {normalise(n): v for n, v in provided_versions().items()}
+
+
+def _flags(installer: str, files: Sequence[Path], local: set[str], no_deps: bool,
+           exclude_newer: str | None) -> tuple[str, ...]:
+    """Options for hash checks, a locked set and a resolution date. Hashes present: uv
+    checks every hash given and, unless a local package (which has no hash) is installed,
+    requires one for every file (`--require-hashes`); a locked set installs with
+    `--no-deps`, so every file is one the lock lists with its hashes. pip requires hashes
+    for all once one is given, so it cannot install local packages with them."""
+    hashed = any("--hash" in path.read_text(encoding="utf-8") for path in files)
+    flags = ["--no-deps"] if no_deps else []
+    if hashed and installer == "pip" and local:
+        raise InstallError(f"pip cannot check hashes and install the local packages "
+                           f"{', '.join(sorted(local))} in one go", hint="install uv "
+                           "(the builder's toolchain has it), or drop the hashes")
+    if hashed and installer == "uv" and not local:
+        flags.append("--require-hashes")
+    if exclude_newer and installer == "uv":
+        flags += ["--exclude-newer", exclude_newer]
+    elif exclude_newer:
+        log.warning("exclude_newer %s is not applied: pip has no such option", exclude_newer)
+    return tuple(flags)
 
 
 def _write_constraints(work: Path, provided: dict[str, str]) -> Path:

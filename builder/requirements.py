@@ -76,6 +76,16 @@ class RequirementFiles:
             out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return self._written[source]
 
+    def rewrite_generated(self, path: Path, shown: str) -> Path:
+        """A requirements file lambda3 wrote outside the repository (a project's export,
+        builder.lockfiles): its lines checked and rewritten as the repository's are."""
+        out = self.work / f"requirements-{len(self._written)}.txt"
+        self._written[Path(path)] = out
+        lines = [self._line(text, Path(path), number, True)
+                 for number, text in _logical_lines(Path(path), shown)]
+        out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        return out
+
     def shown(self, path: Path) -> str:
         """How a requirement file is named in messages: relative to the repository."""
         resolved = _resolve(Path(path))
@@ -238,17 +248,40 @@ def _fetch_source(url: str, ref: str | None, workdir: Path, token: str | None) -
     return fetch_source(url, ref, workdir, token=token).root
 
 
+class RecordingFetch:
+    """A `FetchVcs` that fetches each git requirement once (builder.source, into `workdir`)
+    and records the commit its ref resolved to: the dependency cache key holds the
+    commits, and the install reuses the same checkouts."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.commits: dict[str, str | None] = {}
+        self._roots: dict[tuple[str, str | None], Path] = {}
+
+    def __call__(self, url: str, ref: str | None, workdir: Path, token: str | None) -> Path:
+        if (url, ref) not in self._roots:
+            from builder.source import fetch_source
+
+            checkout = fetch_source(url, ref, self.workdir, token=token)
+            self._roots[(url, ref)] = checkout.root
+            self.commits[f"{url}@{ref or 'HEAD'}"] = checkout.commit
+        return self._roots[(url, ref)]
+
+
 def _no_fetch(url: str, ref: str | None, workdir: Path, token: str | None) -> Path:
     return workdir  # listing inputs: a git requirement is its line, not its files
 
 
-def requirement_inputs(files: Sequence[Path], repo_root: Path) -> list[Path]:
+def requirement_inputs(files: Sequence[Path], repo_root: Path, *,
+                       fetch_vcs: FetchVcs | None = None, token: str | None = None,
+                       source_host: str | None = None) -> list[Path]:
     """`files`, every file they include and every local path they install from (wheels,
     package folders, --find-links and index folders), resolved, first seen first. Checked
-    as `RequirementFiles.rewrite` checks them (SpecError); git requirements are not fetched."""
+    as `RequirementFiles.rewrite` checks them (SpecError); git requirements are fetched
+    only with a `fetch_vcs` (a `RecordingFetch` learns their commits)."""
     with tempfile.TemporaryDirectory(prefix="lambda3-inputs-") as work:
-        reader = RequirementFiles(Path(repo_root), Path(work), token=None, source_host=None,
-                                  fetch_vcs=_no_fetch)
+        reader = RequirementFiles(Path(repo_root), Path(work), token=token,
+                                  source_host=source_host, fetch_vcs=fetch_vcs or _no_fetch)
         for path in files:
             reader.rewrite(Path(path))
         return [path for path in reader.inputs if path.is_relative_to(reader.repo_root)]

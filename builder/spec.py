@@ -62,6 +62,12 @@ class DependenciesSpec:
     description: str | None = None
     license: str | None = None
     runtimes: tuple[str, ...] = ()
+    # pyproject.toml projects (builder.lockfiles) and indexes (builder.indexes)
+    groups: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    exclude_newer: str | None = None
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -401,7 +407,26 @@ def _make_dependencies(raw: Any, doc: _Document,
         description=raw.get("description"),
         license=raw.get("license"),
         runtimes=tuple(raw.get("runtimes", ())),
+        groups=tuple(raw.get("groups", ())),
+        extras=tuple(raw.get("extras", ())),
+        exclude_newer=raw.get("exclude_newer"),
+        **_indexes(raw, doc, at),
     )
+
+
+def _indexes(raw: Mapping[str, Any], doc: _Document, at: JsonPath) -> dict[str, Any]:
+    """`index_url` and `extra_index_urls`, refused when a URL holds credentials."""
+    from builder.indexes import check_index_url
+
+    urls = {"index_url": raw.get("index_url"),
+            "extra_index_urls": tuple(raw.get("extra_index_urls", ()))}
+    listed = [(("index_url",), urls["index_url"])] if urls["index_url"] else []
+    listed += [(("extra_index_urls", i), u) for i, u in enumerate(urls["extra_index_urls"])]
+    for path, url in listed:
+        problem = check_index_url(url, format_path((*at, *path)))
+        if problem:
+            raise doc.error((*at, *path), problem.split(": ", 1)[1])
+    return urls
 
 
 def _make_layer(key: str, raw: Mapping[str, Any], doc: _Document) -> LayerSpec:
@@ -518,9 +543,9 @@ def _check_requirements(repo_root: Path, spec: Spec, requirements: Iterable[str]
         key = f"{at}[{index}]"
         line = spec.line_of(key)
         path = resolve_in_repo(repo_root, requirement, file=spec.file, key=key, line=line)
-        if not path.is_file():
-            raise SpecError(f"{key}: {requirement!r} is not a file", file=spec.file, key=key,
-                            line=line)
+        if not path.is_file() and not (path / "pyproject.toml").is_file():
+            raise SpecError(f"{key}: {requirement!r} is not a file (nor a folder holding "
+                            "pyproject.toml)", file=spec.file, key=key, line=line)
 
 
 def _check_folder(repo_root: Path, spec: Spec, key: str, folder: str) -> None:

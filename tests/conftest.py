@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures_git",
     "tests.fixtures_aws",
     "tests.fixtures_oidc",
+    "tests.fixtures_index",
 ]

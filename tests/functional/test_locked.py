@@ -37,7 +37,8 @@ import importlib, importlib.metadata, json, sys
 sys.path.insert(0, sys.argv[1])
 for name in sys.argv[2:]:
     importlib.import_module(name)
-print(json.dumps({d.metadata["Name"].lower(): d.version for d in importlib.metadata.distributions(path=[sys.argv[1]])}))
+found = importlib.metadata.distributions(path=[sys.argv[1]])
+print(json.dumps({d.metadata["Name"].lower(): d.version for d in found}))
 """
 BUILD_BACKEND = '[build-system]\nrequires = ["uv_build>=0.8,<0.10"]\nbuild-backend = "uv_build"\n'
 
@@ -51,7 +52,8 @@ def write(root: Path, files: dict[str, str]) -> Path:
 
 def member(name: str, dependencies: list[str], extra: str = "") -> dict[str, str]:
     deps = ", ".join(json.dumps(d) for d in dependencies)
-    sources = "[tool.uv.sources]\nshared = { workspace = true }\n" if "shared" in dependencies else ""
+    sources = ("[tool.uv.sources]\nshared = { workspace = true }\n"
+               if "shared" in dependencies else "")
     return {
         f"packages/{name}/pyproject.toml": (
             f'[project]\nname = "{name}"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
@@ -69,7 +71,7 @@ def uv_workspace(root: Path) -> Path:
         **member("api", ["shared", "idna<3"],
                  '[project.optional-dependencies]\nfast = ["attrs==21.4.0"]\n'
                  '[dependency-groups]\ndev = ["iniconfig==1.1.1"]\n'),
-        **member("worker", ["shared", "certifi==2020.12.5"]),
+        **member("worker", ["shared", "certifi==2020.12.5", "charset-normalizer==3.3.2"]),
     })
     subprocess.run([UV, "lock", "--no-config"], cwd=root, check=True, capture_output=True,
                    timeout=300)
@@ -95,9 +97,23 @@ def unpack(output, dest: Path) -> Path:
     return dest / "python"
 
 
-def installed(site: Path, *modules: str) -> dict[str, str]:
-    """Distributions and versions, read in a fresh interpreter after importing `modules`."""
-    done = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", IMPORTS, str(site), *modules],
+def python(version: str) -> str:
+    """An interpreter of `version` (3.11, 3.12) on this machine, or the test is skipped."""
+    pyenv = Path.home() / ".pyenv" / "versions"
+    for candidate in (shutil.which(f"python{version}"),
+                      *sorted(pyenv.glob(f"{version}.*/bin/python"))):
+        if candidate and subprocess.run([str(candidate), "-c", "import sys; print(sys.version)"],
+                                        capture_output=True, text=True
+                                        ).stdout.startswith(version + "."):
+            return str(candidate)
+    pytest.skip(f"no Python {version} here to import the layer with")
+
+
+def installed(site: Path, *modules: str, runtime: str = "python3.11") -> dict[str, str]:
+    """Distributions and versions, read in a fresh interpreter of the runtime's Python after
+    importing `modules`."""
+    done = subprocess.run([python(runtime.removeprefix("python")), "-I", "-S", "-B", "-c",
+                           IMPORTS, str(site), *modules],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -123,14 +139,14 @@ def test_a_uv_workspace_member_installs_exactly_its_locked_set(workspace, tmp_pa
     output = build_layer(workspace, tmp_path / "work", "    [packages/api/pyproject.toml]",
                          runtime=runtime)
     site = unpack(output, tmp_path / "layer")
-    assert installed(site, "api", "shared", "six", "idna") == {
+    assert installed(site, "api", "shared", "six", "idna", runtime=runtime) == {
         "api": "0.1.0", "shared": "0.1.0", "six": "1.15.0", "idna": "2.10"}
     for name in ("api", "shared"):  # regular installs with their dist-info, not editable
         dist_info = next(site.glob(f"{name}-0.1.0.dist-info"))
         assert not (dist_info / "direct_url.json").exists()
         assert not list(site.glob("*.pth")) and (site / name / "__init__.py").is_file()
-    assert output.install["packages"] == [["api", "0.1.0"], ["idna", "2.10"],
-                                          ["shared", "0.1.0"], ["six", "1.15.0"]]
+    assert dict(map(tuple, output.install["packages"])) == {
+        "api": "0.1.0", "idna": "2.10", "shared": "0.1.0", "six": "1.15.0"}
     assert not any("not locked" in w for w in output.warnings)
 
 
@@ -144,13 +160,8 @@ def test_groups_and_extras_only_when_listed(workspace, tmp_path):
 
 
 @pytest.mark.network
-def test_the_other_member_gets_its_own_closure_with_arm64_wheels(tmp_path_factory, tmp_path):
-    repo = uv_workspace(tmp_path_factory.mktemp("arm") / "repo")
-    write(repo, {"packages/worker/pyproject.toml": (repo / "packages/worker/pyproject.toml")
-                 .read_text().replace('"certifi==2020.12.5"', '"certifi==2020.12.5", '
-                                      '"charset-normalizer==3.3.2"')})
-    subprocess.run([UV, "lock", "--no-config"], cwd=repo, check=True, capture_output=True)
-    output = build_layer(repo, tmp_path / "work", "    [packages/worker]", arch="arm64")
+def test_the_other_member_gets_its_own_closure_with_arm64_wheels(workspace, tmp_path):
+    output = build_layer(workspace, tmp_path / "work", "    [packages/worker]", arch="arm64")
     site = unpack(output, tmp_path / "layer")
     names = {name for name, _ in map(tuple, output.install["packages"])}
     assert names == {"worker", "shared", "six", "certifi", "charset-normalizer"}
@@ -177,14 +188,21 @@ def test_a_changed_lock_changes_the_set_and_an_unchanged_one_is_reused(tmp_path)
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("runtime", ["python3.11", "python3.12"])
-def test_a_poetry_project_installs_its_locked_main_group(tmp_path, runtime):
+@pytest.mark.parametrize("runtime,arch", [("python3.11", "x86_64"), ("python3.12", "x86_64"),
+                                          ("python3.12", "arm64")])
+def test_a_poetry_project_installs_its_locked_main_group(tmp_path, runtime, arch):
     repo = tmp_path / "repo"
     shutil.copytree(POETRY_PROJECT, repo)
     write(repo, {"app.py": "x = 1\n"})
-    output = build_layer(repo, tmp_path / "work", "    [pyproject.toml]", runtime=runtime)
-    assert installed(unpack(output, tmp_path / "layer"), "poetry_app") == {
-        "poetry-app": "0.1.0", "six": "1.15.0", "idna": "2.10"}
+    output = build_layer(repo, tmp_path / "work", "    [pyproject.toml]", runtime=runtime,
+                         arch=arch)
+    site = unpack(output, tmp_path / "layer")
+    found = installed(site, "poetry_app", "charset_normalizer", runtime=runtime) \
+        if arch == "x86_64" else dict(map(tuple, output.install["packages"]))
+    assert found == {"poetry-app": "0.1.0", "six": "1.15.0", "idna": "2.10",
+                     "charset-normalizer": "3.3.2"}
+    machine = "aarch64" if arch == "arm64" else "x86_64"
+    assert all(t.endswith(machine) for t in wheel_tags(site, "charset_normalizer"))
 
 
 @pytest.mark.network
@@ -199,24 +217,31 @@ def test_a_poetry_project_with_its_dev_group_and_extra(tmp_path):
 
 
 def pylock_project(root: Path, workspace: Path) -> Path:
-    """A project of its own with a pylock.toml exported by uv from the workspace's api."""
+    """A project of its own with a pylock.toml exported by uv from the workspace's worker."""
     done = subprocess.run([UV, "export", "--frozen", "--no-config", "--format", "pylock.toml",
-                           "--no-emit-workspace", "--no-dev", "--extra", "fast",
-                           "--project", str(workspace / "packages/api")],
+                           "--no-emit-workspace", "--no-dev",
+                           "--project", str(workspace / "packages/worker")],
                           capture_output=True, text=True, check=True)
     return write(root, {"pyproject.toml": '[project]\nname = "plain"\nversion = "1"\n'
-                        'dependencies = ["six", "idna", "attrs"]\n',
+                        'dependencies = ["six", "certifi", "charset-normalizer"]\n',
                         "pylock.toml": done.stdout, "app.py": "x = 1\n"})
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("runtime,arch", [("python3.11", "x86_64"), ("python3.12", "arm64")])
+@pytest.mark.parametrize("runtime,arch", [("python3.11", "x86_64"), ("python3.12", "x86_64"),
+                                          ("python3.12", "arm64")])
 def test_a_pylock_toml_installs_exactly_its_packages(workspace, tmp_path, runtime, arch):
     repo = pylock_project(tmp_path / "repo", workspace)
     output = build_layer(repo, tmp_path / "work", "    [pyproject.toml]", runtime=runtime,
                          arch=arch)
-    assert installed(unpack(output, tmp_path / "layer"), "six", "idna", "attr") == {
-        "six": "1.15.0", "idna": "2.10", "attrs": "21.4.0"}
+    site = unpack(output, tmp_path / "layer")
+    assert dict(map(tuple, output.install["packages"])) == {
+        "six": "1.15.0", "certifi": "2020.12.5", "charset-normalizer": "3.3.2"}
+    machine = "aarch64" if arch == "arm64" else "x86_64"
+    assert all(t.endswith(machine) for t in wheel_tags(site, "charset_normalizer"))
+    if arch == "x86_64":  # this machine's CPU
+        found = installed(site, "six", "certifi", "charset_normalizer", runtime=runtime)
+        assert found["charset-normalizer"] == "3.3.2"
 
 
 # -- hashes --------------------------------------------------------------------------------
@@ -237,9 +262,9 @@ def test_a_hash_mismatch_fails_naming_the_package(workspace, tmp_path):
 
 @pytest.mark.network
 def test_a_requirements_file_with_hashes_requires_them_for_every_file(tmp_path):
+    digest = "8b74bedcbbbaca38ff6d7491d76f2b06b3592611af620f8426e82dddb04a5ced"
     repo = write(tmp_path / "repo", {"app.py": "x = 1\n", "requirements.txt": (
-        "six==1.15.0 --hash=sha256:8b74bedcbbbaca38ff6d7491d76f2b06b3592611af620f8426e82dddb04a5ced\n"
-        "idna==2.10\n")})
+        f"six==1.15.0 --hash=sha256:{digest}\nidna==2.10\n")})
     with pytest.raises(Exception) as failure:
         build_layer(repo, tmp_path / "work", "    [requirements.txt]")
     assert "idna" in str(failure.value) and "hash" in str(failure.value).lower()
@@ -253,12 +278,12 @@ def test_a_project_without_a_lock_resolves_and_says_nothing_was_locked(tmp_path)
     repo = write(tmp_path / "repo", {
         "app.py": "x = 1\n",
         "pyproject.toml": '[project]\nname = "loose"\nversion = "2"\n'
-                          'dependencies = ["six"]\n' + BUILD_BACKEND,
-        "src/loose/__init__.py": "import six\n"})
+                          'dependencies = ["idna"]\n' + BUILD_BACKEND,
+        "src/loose/__init__.py": "import idna\n"})
     output = build_layer(repo, tmp_path / "work",
                          '    requirements: [pyproject.toml]\n    exclude_newer: "2020-06-01"')
     assert installed(unpack(output, tmp_path / "layer"), "loose") == {
-        "loose": "2", "six": "1.15.0"}  # six 1.16.0 came out in 2021-05
+        "loose": "2", "idna": "2.9"}  # idna 2.10 came out on 2020-06-27
     assert any("nothing was locked" in w for w in output.warnings)
 
 
@@ -320,3 +345,51 @@ def test_the_small_toml_reader_reads_locks_as_tomllib_does(workspace):
     with pytest.raises(SpecError) as failure:
         _Reader("a = 1\nb = [1,\n", "bad.toml").document()
     assert failure.value.file == "bad.toml" and failure.value.line == 2
+
+
+# -- the cache key follows git requirements' commits --------------------------------------
+
+
+class RecordingInstaller:
+    """Answers `--version` like uv; each install records the requirement lines it got and
+    writes nothing but a marker module."""
+
+    def __init__(self):
+        self.lines: list[list[str]] = []
+
+    def __call__(self, argv, env, cwd):
+        if argv[-1] == "--version":
+            return subprocess.CompletedProcess(argv, 0, "uv 0.13.9\n", "")
+        dest = Path(argv[argv.index("--target") + 1])
+        files = [Path(argv[i + 1]) for i, a in enumerate(argv) if a == "-r"]
+        self.lines.append([line for f in files for line in f.read_text().splitlines()])
+        (dest / "marker.py").write_text(f"N = {len(self.lines)}\n")
+        return subprocess.CompletedProcess(argv, 0, "Installed 1 package\n", "")
+
+
+def test_a_git_requirement_on_a_branch_is_keyed_by_its_commit(make_repo, git_server, git_token,
+                                                               tmp_path):
+    lib = make_repo({"pyproject.toml": '[project]\nname = "lib"\nversion = "1"\n',
+                     "VERSION": "one\n"}, name="lib")
+    lib_url = git_server.add_repo("owner/lib", lib.path)
+    app = make_repo({"app.py": "x = 1\n",
+                     "requirements.txt": f"lib @ git+{lib_url}@main\n",
+                     "build.yaml": BUILD.format(runtime="python3.12", arch="x86_64",
+                                                deps="    [requirements.txt]")}, name="app")
+    app_url = git_server.add_repo("owner/app", app.path)
+    installer, work = RecordingInstaller(), tmp_path / "work"
+
+    def once():
+        output = build(BuildOptions(source=app_url, workdir=work, token=git_token,
+                                    components=("dependencies",)), runner=installer)
+        return output.artifact("dependencies").reused
+
+    def installed_version() -> str:
+        line = next(x for x in installer.lines[-1] if x.startswith("lib @ "))
+        return (Path(line.split("file://", 1)[1].split()[0]) / "VERSION").read_text()
+
+    assert once() is False and installed_version() == "one\n"
+    assert once() is True  # same commit on main: the set is reused
+    lib.commit(files={"VERSION": "two\n"})
+    assert once() is False  # the branch moved: installed again, from the new commit
+    assert installed_version() == "two\n" and len(installer.lines) == 2

@@ -33,7 +33,8 @@ FULL_REQUEST = BuildRequest(
     function="shop-api", build_file="deploy/build.yaml", components=("function", "deps"),
     functions=("api", "worker"), alias="live", publish=True, refresh=True, allow_older=True,
     bucket="art-bucket",
-    log_marker="ab" * 16, token="ghs_secret", contract=CONTRACT, rollout="canary 10 5")
+    log_marker="ab" * 16, token="ghs_secret", contract=CONTRACT, rollout="canary 10 5",
+    index_credentials=(("pkgs.example.com", "deploy:idx_secret"),))
 
 FULL_RESULT = BuildResult(
     ok=True, action="build", contract=CONTRACT,
@@ -83,6 +84,7 @@ def test_every_request_field_survives_the_round_trip():
 
 def test_the_token_is_not_in_repr():
     assert "ghs_secret" not in repr(FULL_REQUEST)
+    assert "idx_secret" not in repr(FULL_REQUEST)
 
 
 def test_every_result_field_survives_the_round_trip():
