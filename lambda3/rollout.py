@@ -23,6 +23,7 @@ from builder.errors import AwsError
 from builder.rollout import Check, Figures, Health, RolloutError, RolloutState
 
 METRICS = ("Invocations", "Errors", "Throttles")
+MAX_CONFLICTS = 5  # refused RevisionIds in a row before giving up
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Driver:
     def run(self, checks: Sequence[Check] = ()) -> RolloutState:
         """Drive the rollout to its end: the final state, or `RolledBack` naming why."""
         self.say(f"{self.alias}: {model.describe(self.current())}")
+        conflicts = 0
         while True:
             alias = self.read()
             state = self.current(alias)
@@ -117,8 +119,15 @@ class Driver:
             try:
                 self.write(decision.state, alias.revision_id)
             except ConcurrentChangeError:
+                conflicts += 1
+                if conflicts > MAX_CONFLICTS:
+                    raise RolloutError(
+                        f"alias {self.alias} of {self.function} changed under every one of "
+                        f"{conflicts} moves", hint="stop the other client moving it, then "
+                        f"`lambda3 rollout continue {self.function} -a {self.alias}`") from None
                 self.say(f"{self.alias}: moved by another client meanwhile; reading it again")
                 continue
+            conflicts = 0
             self.say(f"{self.alias}: {model.describe(decision.state)}")
 
     def _decide(self, state: RolloutState, checks: Sequence[Check]) -> model.Decision:

@@ -377,3 +377,19 @@ def test_lambda3_rollout_abort_and_status(aws, two_versions, capsys, monkeypatch
     assert routing(aws) == ("1", {})
     assert main(["rollout", "continue", "app", "-a", "live"]) == 1
     assert "rolled back: aborted with `lambda3 rollout abort`" in capsys.readouterr().err
+
+
+def test_an_alias_that_changes_under_every_move_stops_the_driver(aws, two_versions):
+    start(aws, "linear 50 every 1")
+    made = driver(aws, Clock())
+    refused = []
+
+    def refuse(**kwargs):
+        refused.append(1)
+        return error_response("PreconditionFailedException", 412, "stale")
+
+    made.aws.clients("lambda").meta.events.register_first("before-call.lambda.UpdateAlias",
+                                                          refuse)
+    with pytest.raises(RolloutError, match="changed under every one of 6 moves"):
+        made.run()
+    assert len(refused) == 6 and routing(aws) == ("1", {"2": 0.5})
