@@ -25,13 +25,18 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder import install_errors
 from builder.errors import InstallError
+from builder.install_errors import InstallFailure
+from builder.nocompiler import NoCompiler
 from builder.process import ProcessError, child_env, redact, run, scrubbed_env
+from builder.pythons import find_python
 from builder.requirements import FetchVcs, RequirementFiles, normalise
 from builder.runtimes import SDK_ROOTS, Target, is_native, provided_versions
+from builder.wheel_index import compiled_release, describe, index_url
 from builder.strip import rewrite_records
 from builder.wheels import incompatible_distributions, installed_distributions, remove_distributions
 
@@ -47,10 +52,15 @@ _UV_MANYLINUX = ((2, 17), (2, 28)) + tuple((2, minor) for minor in range(31, 41)
 _SUMMARY = re.compile(r"^\s*(Resolved|Prepared|Installed|Built|Downloaded|Uninstalled|Audited"
                       r"|Successfully installed|warning|WARNING)\b")
 _NO_WHEEL = re.compile(r"Wheels are required for `([A-Za-z0-9][A-Za-z0-9._-]*)`"
-                       r"|is disabled, but attempted to build `([A-Za-z0-9][A-Za-z0-9._-]*)`")
+                       r"|is disabled, but attempted to build `([A-Za-z0-9][A-Za-z0-9._-]*)`"
+                       r"|Building source distributions for `([A-Za-z0-9][A-Za-z0-9._-]*)` is")
+# uv's `numpy==2.3.4 has no usable wheels`, `all versions of numpy have no usable wheels`
+_NO_USABLE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)((?:[<>=!~]=?[^\s,]+,?)*) (?:has|have) "
+                        r"no usable wheels")
+_NOT_COMPATIBLE = re.compile(r"The built wheel `([A-Za-z0-9_.]+)-[^`]*\.whl` is not compatible")
 _HASH_MISMATCH = re.compile(r"Hash mismatch for `([^`]+)`"
                             r"|^\s+([A-Za-z0-9][A-Za-z0-9._-]*==\S+) from \S+", re.MULTILINE)
-_FAILED_BUILD = re.compile(r"Failed to build `([A-Za-z0-9][A-Za-z0-9._-]*)=="
+_FAILED_BUILD = re.compile(r"Failed to build `([A-Za-z0-9][A-Za-z0-9._-]*)(?:==| @ )"
                            r"|Failed building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -60,6 +70,8 @@ class InstallResult:
     left_out: tuple[str, ...]
     installer: str
     mode: str
+    from_source: tuple[str, ...] = ()  # built from an sdist or a local folder
+    without_extensions: tuple[str, ...] = ()  # of those, built pure Python (C code optional)
 
 
 def _runner_for(secret: str | None) -> Runner:
@@ -119,12 +131,13 @@ def install_requirements(requirements: Sequence[Path], dest: Path, target: Targe
         job = _Job(tool=tool, target=target, native=native, dest=dest, cache_dir=cache_dir,
                    work=Path(work), requirements=rewritten, provided=provided,
                    local_names=files.local_names, env={**_child_env(token), **(index_env or {})},
-                   runner=runner, secret=token, flags=flags,
+                   runner=runner, secret=token, flags=flags, files=files,
                    shown=", ".join([*(files.shown(Path(r)) for r in requirements),
                                     *(shown for _, shown in generated)]))
         log.info("installing %s for %s with %s (%s)", job.shown, target.describe(), version,
                  job.mode)
         job.run()
+        version = version if job.tool == tool else job.tool.version(runner)
     if no_deps:  # a lock's version wins: only what the runtime has in that version is left out
         have = {normalise(n): v for n, v in installed_distributions(dest)}
         provided = {n: v for n, v in provided.items() if have.get(n) == v}
@@ -133,7 +146,10 @@ def install_requirements(requirements: Sequence[Path], dest: Path, target: Targe
     packages = tuple(sorted(installed_distributions(dest)))
     log.info("installed %d distributions%s", len(packages),
              f"; left out (the runtime provides them): {', '.join(left_out)}" if left_out else "")
-    return InstallResult(packages, tuple(left_out), version, job.mode)
+    installed = {name for name, _ in packages}
+    return InstallResult(packages, tuple(left_out), version, job.mode,
+                         tuple(sorted(set(job.built) & installed)),
+                         tuple(sorted(set(job.pure_python) & installed)))
 
 
 def run_preinstall(commands: Sequence[str], cwd: Path, *, env: Mapping[str, str] | None = None,
@@ -228,6 +244,10 @@ class _Job:
     shown: str
     secret: str | None
     flags: tuple[str, ...] = ()
+    files: RequirementFiles | None = None
+    built: list[str] = field(default_factory=list)
+    pure_python: list[str] = field(default_factory=list)
+    _no_compiler: NoCompiler | None = None
 
     @property
     def strict(self) -> bool:
@@ -251,25 +271,36 @@ class _Job:
 
         Cross-platform with uv, the first attempt takes wheels only (otherwise uv would
         compile the newest numpy rather than take the newest release with a wheel for the
-        target); a package uv reports as having no usable wheel at all may then build from
-        source, which is right for pure-Python sdists and fails the install for the others.
-        Natively, a package whose newest release fails to build (Lambda has no compiler) is
-        retried wheel-only, which picks its newest release with a wheel.
+        target). A package uv reports as having no usable wheel is looked up on the index:
+        when its wheels only need a newer glibc the install fails at once; otherwise it may
+        build from source, with a Python of the target's version and no compiler
+        (builder.nocompiler), which is right for pure-Python sdists and for optional C
+        speedups, and fails the install in seconds for the others. Natively, a package
+        whose newest release fails to build (Lambda has no compiler) is retried wheel-only,
+        which picks its newest release with a wheel.
         """
-        wheels_only: list[str] = []
-        from_source = sorted(self.local_names) if self.strict else []
+        wheels_only = sorted(self._options("only_binary"))
+        from_source = self._first_from_source()
         for _ in range(_MAX_ATTEMPTS):
-            proc = self.runner(self.command(wheels_only, from_source), self.env, self.work)
-            no_wheel = self._no_wheel(proc) - set(from_source) - set(wheels_only)
-            if no_wheel:
-                log.info("%s: no wheel for %s; building from source", ", ".join(sorted(no_wheel)),
-                         self.target.describe())
-                from_source += sorted(no_wheel)
+            proc = self.runner(self.command(wheels_only, from_source), self._env(), self.work)
+            fresh = {n: spec for n, spec in self._no_wheel(proc).items()
+                     if n not in from_source and n not in wheels_only}
+            if fresh:
+                if self._judge_on_index(fresh):
+                    from_source = []  # switched to pip, which builds nothing cross-platform
+                else:
+                    log.info("%s: no wheel for %s; building from source", ", ".join(sorted(fresh)),
+                             self.target.describe())
+                    from_source += sorted(fresh)
                 _empty(self.dest)
                 continue
             unusable = self._unusable(proc)
             if not unusable and proc.returncode == 0:
+                self._report_built(from_source)
                 return
+            built = sorted(set(unusable) & set(from_source))
+            if built and (not self.native or set(built) & self._options("no_binary")):
+                raise self._build_error(built, proc)
             stuck = sorted(set(unusable) & set(from_source + wheels_only))
             if stuck or (not unusable and wheels_only):
                 raise self.needs_compiling(stuck or wheels_only, proc)
@@ -281,24 +312,134 @@ class _Job:
             _empty(self.dest)
         raise self.needs_compiling(wheels_only + from_source, proc)
 
-    def _no_wheel(self, proc: subprocess.CompletedProcess) -> set[str]:
-        """Packages a wheels-only attempt failed on because they have no usable wheel."""
+    def _options(self, kind: str) -> set[str]:
+        """Names the requirement lines gave `--no-binary`/`--only-binary` (builder.requirements)."""
+        return set(getattr(self.files.options, kind)) if self.files else set()
+
+    def _first_from_source(self) -> list[str]:
+        asked = self._options("no_binary")
+        if asked and not self.native and self.tool.name == "pip":
+            log.warning("--no-binary %s: not applied: pip builds nothing for another platform",
+                        ", ".join(sorted(asked)))
+            return []
+        return sorted(self.local_names | asked) if self.strict else sorted(asked)
+
+    def _env(self) -> dict[str, str]:
+        """The installer's environment; cross-platform with uv, sdists build without a
+        compiler (builder.nocompiler)."""
+        if not self.strict:
+            return self.env
+        if self._no_compiler is None:
+            self._no_compiler = NoCompiler(self.work)
+        return self._no_compiler.env(self.env)
+
+    @property
+    def python(self) -> str:
+        """The interpreter uv builds sdists with: one of the target's version if found."""
+        if self.native or self.tool.name != "uv":
+            return sys.executable
+        return find_python(self.target.python_version, self.tool.argv[0]) or sys.executable
+
+    def _no_wheel(self, proc: subprocess.CompletedProcess) -> dict[str, str]:
+        """Packages a wheels-only attempt failed on because they have no usable wheel, with
+        the range uv looked in (`==2.3.4`; "" for all versions)."""
         if not self.strict or proc.returncode == 0:
-            return set()
-        return {normalise(a or b) for a, b in _NO_WHEEL.findall(proc.stderr or "")}
+            return {}
+        text = proc.stderr or ""
+        ranges = {normalise(name): spec for name, spec in _NO_USABLE.findall(text)}
+        names = {normalise(next(filter(None, found))) for found in _NO_WHEEL.findall(text)}
+        return {name: ranges.get(name, "") for name in names}
+
+    def _judge_on_index(self, fresh: dict[str, str]) -> bool:
+        """Raise when the index shows a package's wheels only need a newer glibc (a build
+        would only fail after compiling for minutes); True after switching to pip for one
+        whose wheels the target loads but uv cannot select (no manylinux_2_26 in uv)."""
+        index = index_url(self.env, self.files.index_url if self.files else None)
+        for name, spec in sorted(fresh.items()):
+            verdict = compiled_release(name, spec, self.target, index)
+            if verdict is None:
+                continue
+            if verdict.loadable:
+                return self._switch_to_pip(name, verdict.version)
+            message, hint = describe(verdict, self.target)
+            where = self.where(name)
+            raise InstallFailure(message, file=where[0], line=where[1], hint=hint)
+        return False
+
+    def _switch_to_pip(self, name: str, version: str) -> bool:
+        problem = (f"{name} {version} has wheels {self.target.runtime} loads, but uv knows no "
+                   "manylinux platform between 2_17 and 2_28 to select them")
+        try:
+            pip = _Installer.choose("pip")
+        except InstallError:
+            pip = None
+        if pip is None or self.local_names or self._options("no_binary"):
+            where = self.where(name)
+            raise InstallFailure(problem, file=where[0], line=where[1],
+                                 hint=f"pin a release of {name} with manylinux2014 wheels")
+        log.warning("%s: installing with pip, which is given every platform the target loads",
+                    problem)
+        self.tool = pip
+        return True
 
     def _unusable(self, proc: subprocess.CompletedProcess) -> list[str]:
         if proc.returncode != 0:
             names = {normalise(a or b) for a, b in _FAILED_BUILD.findall(proc.stderr or "")}
-            return sorted(names - self.local_names)
+            return sorted(names - (self.local_names if self.native else set()))
         return [] if self.native else incompatible_distributions(self.dest, self.target)
+
+    def _build_error(self, built: list[str], proc: subprocess.CompletedProcess
+                     ) -> InstallError:
+        """Built from source and failed: "needs compiling" for a package whose build ran a
+        compiler or made a wheel tied to this machine, else the package's own error."""
+        compiled = self._compiled(built, proc)
+        if compiled:
+            return self.needs_compiling(sorted(compiled), proc)
+        name = built[0]
+        version = self.target.python_version if self.python != sys.executable or \
+            self.native else f"{sys.version_info.major}.{sys.version_info.minor}"
+        return install_errors.build_failed(name, version, self.where(name), self._text(proc))
+
+    def _compiled(self, names: list[str], proc: subprocess.CompletedProcess) -> set[str]:
+        if proc.returncode == 0:
+            return set(names)  # built, but for this machine only
+        text = proc.stderr or ""
+        found = {normalise(wheel) for wheel in _NOT_COMPATIBLE.findall(text)}
+        if self._no_compiler is not None:
+            local = self.files.local_paths if self.files else {}
+            found |= self._no_compiler.callers({n: local.get(n) for n in names})
+        return found & set(names)
+
+    def _report_built(self, from_source: list[str]) -> None:
+        self.built = sorted(from_source)
+        if self._no_compiler is None or not from_source:
+            return
+        local = self.files.local_paths if self.files else {}
+        self.pure_python = sorted(self._no_compiler.callers(
+            {n: local.get(n) for n in from_source}))
+        for name in self.pure_python:
+            log.warning("%s: built pure Python, without its optional C extension: a "
+                        "cross-platform build compiles nothing for %s", name,
+                        self.target.describe())
+
+    def where(self, name: str) -> tuple[str | None, int | None]:
+        """The user's file and line that asked for `name` (just the files for a dependency
+        of another package)."""
+        if self.files and name in self.files.origins:
+            return self.files.origins[name]
+        return self.shown, None
+
+    def _text(self, proc: subprocess.CompletedProcess) -> str:
+        """The installer's output, redacted, the temporary copies named as the user's files."""
+        text = redact((proc.stderr or "").strip() or (proc.stdout or "").strip(), [self.secret])
+        return self.files.translate(text) if self.files else text
 
     def command(self, wheels_only: Sequence[str], from_source: Sequence[str] = ()) -> list[str]:
         argv = [*self.tool.argv]
         if self.tool.name == "uv":
             argv += ["pip", "install", "--target", str(self.dest), "--cache-dir",
                      str(self.cache_dir), "--link-mode=copy", "--no-compile-bytecode",
-                     "--python", sys.executable, "--no-python-downloads", "--no-progress",
+                     "--python", self.python, "--no-python-downloads", "--no-progress",
                      "--color", "never"]
             if not self.native:
                 argv += ["--python-platform", uv_platform(self.target),
@@ -313,6 +454,9 @@ class _Job:
                          "--implementation", "cp"]
                 argv += [f"--platform={p}" for p in self.target.pip_platforms()]
         argv += self.flags
+        for name, setting in self.files.options.config_settings if self.files else ():
+            argv += ["--config-settings-package", f"{name}:{setting}"] \
+                if self.tool.name == "uv" else ["--config-settings", setting]
         for path in self.requirements:
             argv += ["-c" if path.name == _CONSTRAINTS else "-r", str(path)]
         for name in from_source:
@@ -334,18 +478,21 @@ class _Job:
             pins = ", ".join(f"{n} {v}" for n, v in sorted(self.provided.items()))
             hint = (f"the runtime provides {pins}; to bring your own SDK, name boto3 in the "
                     "requirements or set runtime_packages: include")
-        return ProcessError(proc.args, proc.stderr or proc.stdout or "", proc.returncode,
-                            what=self.tool.name, secrets=[self.secret], step="install",
-                            file=self.shown, hint=hint)
+        log.debug("install: %s failed with exit code %s: %s", self.tool.name, proc.returncode,
+                  redact(" ".join(map(str, proc.args)), [self.secret]))
+        text = self._text(proc)
+        where = (self.files.located(proc.stderr or "") if self.files else None) or (
+            self.shown, None)
+        return install_errors.installer_failed(self.tool.name, text, where, hint)
 
     def needs_compiling(self, names: list[str], proc: subprocess.CompletedProcess
                         ) -> InstallError:
-        major, minor = self.target.manylinux
-        return InstallError(
-            f"package {', '.join(names)} needs compiling for the target (no wheel for "
-            f"manylinux_{major}_{minor}_{self.target.machine} / Python "
-            f"{self.target.python_version})\n" + _tail(proc, self.secret), file=self.shown,
-            hint="pin a version with a wheel or build inside Lambda")
+        name = names[0]
+        asked = self.files.options.no_binary.get(name) if self.files else None
+        return install_errors.needs_compiling(
+            names, self.target, self.where(name),
+            install_errors.package_output(self._text(proc), lines=6),
+            local=name in self.local_names, asked=asked)
 
 
 def _runtime_provided(runtime_packages: str, names: set[str]) -> dict[str, str]:

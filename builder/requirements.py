@@ -12,11 +12,13 @@ never to a child process, file or message.
 """
 from __future__ import annotations
 
+import configparser
 import logging
 import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -55,6 +57,10 @@ class RequirementFiles:
         self.repo_root = repo_root.resolve()
         self.names: set[str] = set()        # normalised names the files require
         self.local_names: set[str] = set()  # those installed from a path or a git checkout
+        self.origins: dict[str, tuple[str, int]] = {}  # name -> (file shown, line) naming it
+        self.local_paths: dict[str, Path] = {}  # local name -> the folder or file it is
+        self.options = LineOptions()  # per-requirement options, as installer-wide ones
+        self.index_url: str | None = None  # an `--index-url` the files give
         self._roots = [self.repo_root]
         self._token, self._source_host = token, source_host
         self._fetch_vcs = fetch_vcs or _fetch_source
@@ -86,6 +92,45 @@ class RequirementFiles:
         out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return out
 
+    def translate(self, text: str) -> str:
+        """`text` (an installer's output) with the temporary copies named as the user named
+        them: `/tmp/.../requirements-0.txt:1:18` becomes `requirements.txt:1`."""
+        return self._copies().sub(lambda match: self._named_copy(match, match[0]), text)
+
+    def located(self, text: str) -> tuple[str, int] | None:
+        """The first (file shown, line) an installer's output points at, if any."""
+        for match in self._copies().finditer(text):
+            named = self._named_copy(match, "")
+            if named and (match[2] or match[4]):
+                shown, _, line = named.rstrip("`").rpartition(":")
+                return shown, int(line)
+        return None
+
+    def _copies(self) -> re.Pattern:
+        return re.compile(rf"(?:{re.escape(str(self.work))}/)?(requirements-\d+\.txt)"
+                          r"(?::(\d+)(?::\d+)?|(`? at position (\d+)))?")
+
+    def _named_copy(self, match: re.Match, default: str) -> str:
+        source = next((s for s, out in self._written.items() if out.name == match[1]), None)
+        if source is None:
+            return default
+        line = int(match[2]) if match[2] else None
+        if match[4]:  # uv counts characters into the copy
+            copy = self._written[source].read_text(encoding="utf-8")
+            line = copy[:int(match[4])].count("\n") + 1
+        if line is None:
+            return self.shown(source)
+        return f"{self.shown(source)}:{self._original_line(source, line)}" + (
+            "`" if match[3] and match[3].startswith("`") else "")
+
+    def _original_line(self, source: Path, line: int) -> int:
+        """The line of `source` that line `line` of its copy came from (one per logical line)."""
+        try:
+            lines = _logical_lines(source, self.shown(source))
+        except SpecError:
+            return line
+        return lines[line - 1][0] if 0 < line <= len(lines) else line
+
     def shown(self, path: Path) -> str:
         """How a requirement file is named in messages: relative to the repository."""
         resolved = _resolve(Path(path))
@@ -112,6 +157,8 @@ class RequirementFiles:
                      self.shown(source), number, REDACTOR(value))
             return self._requirement(value, source, number, collect)
         if option in _LOCATION_OPTIONS:
+            if option in ("-i", "--index-url") and _SCHEME.match(value):
+                self.index_url = value
             return self._location(option, value, line, source, number)
         return line
 
@@ -138,6 +185,16 @@ class RequirementFiles:
         return f"{option} {self._path(value, source, number)}"
 
     def _requirement(self, line: str, source: Path, number: int, collect: bool) -> str:
+        line, options = _split_options(line)
+        written = self._named(line, source, number, collect)
+        name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*(?=\s*(?:\[|@|[<>=!~;]|$))", written)
+        if name and collect:
+            self.origins.setdefault(normalise(name[0]), (self.shown(source), number))
+        hashes = self.options.take(options, name[0] if name else None, self.shown(source),
+                                   number)
+        return " ".join([written, *hashes])
+
+    def _named(self, line: str, source: Path, number: int, collect: bool) -> str:
         named = _NAMED_URL.match(line)
         if named:
             name, extras, location, rest = named.groups()
@@ -147,6 +204,7 @@ class RequirementFiles:
                 return line
             self.local_names.add(normalise(name))
             path = self._local(location, source, number)
+            self.local_paths[normalise(name)] = path
             return f"{name}{extras or ''} @ {path.as_uri()}{rest}"
         if line.lower().startswith(_VCS_PREFIXES) or _looks_like_path(line):
             location, _, rest = line.partition(" ")
@@ -156,12 +214,23 @@ class RequirementFiles:
                 location = location.replace(extras, "", 1)
             path = self._local(location, source, number)
             egg = re.search(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)", location)
-            if not egg:
+            if not egg and path.is_file() and path.name.endswith(".whl"):
+                if collect and project_name(path):
+                    self.names.add(normalise(project_name(path)))
+                return f"{path}{extras}{rest}"  # a wheel: installed as it is, nothing built
+            name = egg[1] if egg else project_name(path)
+            if not name:
+                if any((path / f).is_file() for f in ("setup.py", "setup.cfg", "pyproject.toml")):
+                    raise _error(f"{location!r}: cannot tell the name of the project in this "
+                                 "folder (no pyproject.toml [project] name, setup.cfg "
+                                 "[metadata] name or setup.py name=)", self.shown(source),
+                                 number, hint=f"write it as `NAME @ {location}`")
                 return f"{path}{extras}{rest}"
-            self.local_names.add(normalise(egg[1]))
+            self.local_names.add(normalise(name))
+            self.local_paths[normalise(name)] = path
             if collect:
-                self.names.add(normalise(egg[1]))
-            return f"{egg[1]}{extras} @ {path.as_uri()}{rest}"
+                self.names.add(normalise(name))
+            return f"{name}{extras} @ {path.as_uri()}{rest}"
         name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
         if name and collect:
             self.names.add(normalise(name[0]))
@@ -366,6 +435,112 @@ def _read(path: Path, shown: str) -> str:
                         file=shown) from None
     except OSError as exc:
         raise SpecError(f"cannot be read: {exc.strerror}", file=shown) from None
+
+
+_PIP_ONLY_OPTIONS = ("--global-option", "--install-option", "--build-option")
+_CONFIG_OPTIONS = ("--config-settings", "--config-setting", "-C")
+
+
+@dataclass
+class LineOptions:
+    """Options pip accepts after a requirement, kept as installer-wide ones (uv takes none
+    on a requirement line but `--hash`): `--no-binary`/`--only-binary` names (pip applies
+    them to the whole install too, as these do) with the line that gave them, and
+    `--config-settings` for the package of that line. `--hash` stays on its line."""
+
+    no_binary: dict[str, tuple[str, int]] = field(default_factory=dict)
+    only_binary: dict[str, tuple[str, int]] = field(default_factory=dict)
+    config_settings: list[tuple[str, str]] = field(default_factory=list)  # (name, KEY=VALUE)
+
+    def take(self, options: list[tuple[str, str]], name: str | None, shown: str,
+             number: int) -> list[str]:
+        """Record `options` of one line; what stays on it (`--hash=...`)."""
+        kept = []
+        for option, value in options:
+            if option == "--hash":
+                kept.append(f"--hash={value}")
+            elif option in ("--no-binary", "--only-binary"):
+                self._binary(option, value, shown, number)
+            elif option in _CONFIG_OPTIONS and name and "=" in value:
+                self.config_settings.append((normalise(name), value))
+            elif option in _CONFIG_OPTIONS:
+                raise _error(f"{option} {value!r}: needs KEY=VALUE on a line that names its "
+                             "package", shown, number, hint="write NAME ... --config-settings "
+                             "KEY=VALUE")
+            elif option in _PIP_ONLY_OPTIONS:
+                raise _error(f"{option} is not supported (pip deprecated it; uv has no such "
+                             "option)", shown, number, hint="use --config-settings KEY=VALUE")
+            else:
+                raise _error(f"{option} is not an option pip accepts after a requirement",
+                             shown, number, hint="put installer options on a line of their own")
+        return kept
+
+    def _binary(self, option: str, value: str, shown: str, number: int) -> None:
+        chosen = self.no_binary if option == "--no-binary" else self.only_binary
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            if item == ":none:":
+                continue
+            if item == ":all:":
+                raise _error(f"{option}=:all: on a requirement line applies to every "
+                             "package", shown, number, hint=f"name the packages: {option}=NAME")
+            if item.startswith(":") or item.endswith(":"):
+                log.warning("%s:%d: %s=%s names no package (pip reads `%s` as a package name "
+                            "and ignores it); write %s=%s to apply it", shown, number, option,
+                            item, item, option, item.strip(":"))
+                continue
+            chosen.setdefault(normalise(item), (shown, number))
+
+
+def _split_options(line: str) -> tuple[str, list[tuple[str, str]]]:
+    """A requirement line split as pip splits it: the requirement, then the options from
+    the first word starting with `-`, as (option, value) pairs."""
+    words = line.split()
+    first = next((i for i, word in enumerate(words) if word.startswith("-")), None)
+    if first is None:
+        return line, []
+    options, rest = [], words[first:]
+    while rest:
+        word = rest.pop(0)
+        option, equals, value = word.partition("=")
+        if word.startswith("-C") and len(word) > 2:
+            option, equals, value = "-C", "=", word[2:]
+        elif not equals and rest and not rest[0].startswith("-"):
+            value = rest.pop(0)
+        options.append((option, value))
+    return " ".join(words[:first]), options
+
+
+def project_name(path: Path) -> str | None:
+    """The name a local project or archive declares, read without building anything: a
+    wheel's or sdist's file name, pyproject.toml's [project] name, setup.cfg's [metadata]
+    name, or a literal `name="..."` in setup.py; None when none says."""
+    if path.is_file():
+        match = re.match(r"^([^-]+)-.*\.whl$|^(.+?)-\d[^-]*\.(?:tar\.gz|zip)$", path.name)
+        return (match[1] or match[2]) if match else None
+    pyproject = _small_text(path / "pyproject.toml")
+    section = re.search(r"^\[(?:project|tool\.poetry)\]\s*$(.*?)(?=^\[|\Z)", pyproject,
+                        re.M | re.S)
+    found = section and re.search(r"^name\s*=\s*[\"']([^\"']+)[\"']", section[1], re.M)
+    if found:
+        return found[1]
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(_small_text(path / "setup.cfg"))
+        if parser.get("metadata", "name", fallback=""):
+            return parser.get("metadata", "name").strip()
+    except configparser.Error:
+        pass
+    found = re.search(r"\bname\s*=\s*[\"']([A-Za-z0-9][A-Za-z0-9._-]*)[\"']",
+                      _small_text(path / "setup.py"))
+    return found[1] if found else None
+
+
+def _small_text(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_REQUIREMENTS_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _looks_like_path(line: str) -> bool:

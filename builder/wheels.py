@@ -29,14 +29,16 @@ def incompatible_distributions(dest: Path, target: Target) -> list[str]:
     return bad
 
 
-def wheel_tag_supported(tag: str, target: Target) -> bool:
+def wheel_tag_supported(tag: str, target: Target, *, glibc: tuple[int, int] | None = None
+                        ) -> bool:
     """Whether a wheel tag (`cp311-abi3-manylinux_2_17_x86_64`, compressed sets allowed)
-    runs on the target's Python, CPU and glibc."""
+    runs on the target's Python, CPU and glibc (`glibc` instead of the target's)."""
     try:
         interpreters, abis, platforms = (part.split(".") for part in tag.split("-"))
     except ValueError:
         return False
-    return any(_python_supported(i, a, target) and _platform_supported(p, target)
+    level = glibc or target.manylinux
+    return any(_python_supported(i, a, target) and _platform_supported(p, target, level)
                for i in interpreters for a in abis for p in platforms)
 
 
@@ -53,7 +55,7 @@ def _python_supported(interpreter: str, abi: str, target: Target) -> bool:
     return kind == "cp" and version == minor and abi == f"cp3{minor}"
 
 
-def _platform_supported(platform: str, target: Target) -> bool:
+def _platform_supported(platform: str, target: Target, glibc: tuple[int, int]) -> bool:
     if platform == "any":
         return True
     legacy = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
@@ -65,7 +67,7 @@ def _platform_supported(platform: str, target: Target) -> bool:
         if name not in legacy:
             return False  # linux_x86_64 (built here), musllinux, macOS, Windows
         level = legacy[name]
-    return machine == target.machine and level <= target.manylinux
+    return machine == target.machine and level <= glibc
 
 
 def _name_version(dist_info: Path) -> tuple[str, str]:
