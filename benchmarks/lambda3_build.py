@@ -1,7 +1,8 @@
 """One lambda3 step in a fresh interpreter, with its result as JSON on stdout.
 
     python -m benchmarks.lambda3_build build --source DIR --workdir W --out O [--refresh]
-        what `lambda3 build DIR --workdir W --out O` does, plus the step timings
+            [--only KEY ...]
+        what `lambda3 build DIR --workdir W --out O [--only KEY]` does, plus the step timings
     python -m benchmarks.lambda3_build install --installer uv|pip --requirements R
             --dest D --cache C --runtime python3.11
         builder.install.install_requirements alone, with the installer forced
@@ -22,7 +23,8 @@ def _build(args: argparse.Namespace) -> dict:
     from builder.build import BuildOptions, build
 
     output = build(BuildOptions(source=args.source, workdir=Path(args.workdir),
-                                out_dir=Path(args.out), refresh=args.refresh))
+                                out_dir=Path(args.out), refresh=args.refresh,
+                                functions=tuple(args.only)))
     return output.to_json()
 
 
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--workdir", required=True)
     build.add_argument("--out", required=True)
     build.add_argument("--refresh", action="store_true")
+    build.add_argument("--only", action="append", default=[], metavar="KEY")
     install = sub.add_parser("install")
     install.add_argument("--installer", choices=("uv", "pip"), required=True)
     install.add_argument("--requirements", required=True)

@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import action_overhead
+from benchmarks import action_overhead, monorepo
 from benchmarks import levers as lever_runs
 from benchmarks.deploy import run_deploys
 from benchmarks.measure import (
@@ -26,7 +26,7 @@ from benchmarks.measure import (
     find_python,
     loadable,
 )
-from benchmarks.projects import NAMES, RUNTIME, project_dirs
+from benchmarks.projects import NAMES, PROJECTS_DIR, RUNTIME, project_dirs
 from benchmarks.report import render_markdown, render_text, summary
 from benchmarks.targets import TOOLS, evaluate_targets, tool_time
 from benchmarks.tools import (
@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default 3, --quick 1); the median is reported")
     parser.add_argument("--timeout", type=float, help="seconds one build may take before it "
                         "is killed and reported as failed (default 240, --quick 90)")
-    parser.add_argument("--only", choices=("cold", "deploy", "determinism", "levers", "action"),
+    parser.add_argument("--only", choices=("cold", "deploy", "determinism", "levers", "action",
+                                           "monorepo"),
                         action="append", help="run only these sections (repeatable)")
     parser.add_argument("--deploy-project", choices=NAMES, action="append",
                         help="project(s) for the redeploy section (default: web and data, "
@@ -270,7 +271,8 @@ NOTES = [
 def write_results(results: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "latest.md").write_text(render_markdown(results))
+    extra = ("\n" + monorepo.render(results["monorepo"]) + "\n") if "monorepo" in results else ""
+    (RESULTS / "latest.md").write_text(render_markdown(results) + extra)
 
 
 def profile(project_name: str, args) -> int:
@@ -315,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.profile:
         return profile(args.profile, args)
-    sections = set(args.only or ("cold", "deploy", "determinism", "levers", "action"))
+    sections = set(args.only or ("cold", "deploy", "determinism", "levers", "action",
+                                 "monorepo"))
     started = time.perf_counter()
     projects = project_dirs()
     work = CACHE / "work"
@@ -340,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         results["levers"] = levers_section(args, projects, cold, work / "levers")
     if "action" in sections:  # the GitHub Action's start-up, old way vs new way
         results["action"] = action_overhead.measure(args.runs, log=lambda t: log(f"action {t}"))
+    if "monorepo" in sections:  # five functions together against one build each
+        results["monorepo"] = monorepo.run_monorepo(
+            PROJECTS_DIR / "monorepo", work / "monorepo", runs=args.runs,
+            timeout=args.timeout, log=log)
     results["meta"] = {**meta(args, sam), "quick": args.quick,
                        "elapsed": f"{time.perf_counter() - started:.0f} s"}
     results["targets"] = [t.to_json() for t in evaluate_targets(results)]
@@ -352,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         print(render_text(results))
         if "action" in results:
             print(action_overhead.render(results["action"]))
+        if "monorepo" in results:
+            print(monorepo.render(results["monorepo"]))
         print(f"results: {RESULTS / 'latest.json'}, {RESULTS / 'latest.md'}")
     return 0
 
