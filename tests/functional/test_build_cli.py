@@ -168,3 +168,17 @@ def test_bytecode_for_another_python_is_skipped_with_a_warning(make_repo, tmp_pa
     deps = next(c for c in json.loads(stdout)["components"] if c["name"] == "dependencies")
     assert "python/idna/core.py" in _names(deps["zip"])
     assert not any(n.endswith(".pyc") for n in _names(deps["zip"]))
+
+
+def test_steps_are_shown_as_they_start_and_end_and_not_with_json(repo, tmp_path, capsys):
+    args = (str(repo.work), "--out", str(tmp_path / "dist"), "--workdir", str(tmp_path / "w"))
+    code, out, err = run_build(capsys, *args)
+    assert code == 0, err
+    lines = err.splitlines()
+    for step in ("fetch", "spec", "package"):
+        assert f"step {step} ..." in lines
+        assert any(line.startswith(f"step {step} done in ") for line in lines)
+    assert lines.index("step fetch ...") < lines.index("step spec ...")
+    code, out, err = run_build(capsys, *args, "--json")
+    assert code == 0 and json.loads(out)["components"]
+    assert "step " not in err
