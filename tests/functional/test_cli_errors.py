@@ -351,3 +351,30 @@ def test_bootstrap_for_another_architecture_on_the_emulator_is_refused(aws, tmp_
     one_error_line(process, "bootstrap", f"--architecture {other}",
                    f"pass --architecture {here}")
     assert aws.client("lambda").list_functions()["Functions"] == []
+
+
+LOGGING_BUILDER = """import json
+import logging
+
+logging.getLogger().setLevel(logging.INFO)
+
+
+def handler(event, context):
+    logging.info("lambda3 request %s", event.get("log_marker"))
+    logging.info("step fetch ...")
+    return {"ok": False, "action": "build", "contract": 2,
+            "error": {"step": "fetch", "message": "no such repository"}}
+"""
+
+
+def test_remote_log_lines_are_readable_and_the_log_file_keeps_them_whole(aws, tmp_path):
+    aws.create_function("lambda3-builder", {"app.py": LOGGING_BUILDER}, Timeout=60)
+    log = tmp_path / "remote.log"
+    process = lambda3(tmp_path, "deploy", "-g", "acme/svc", "-f", "svc", "-y", "-l", str(log),
+                      "--endpoint-url", aws.endpoint_url)
+    one_error_line(process, "deploy", "fetch: no such repository")
+    assert "INFO step fetch ...\n" in process.stderr
+    assert "[INFO]\t" not in process.stderr
+    assert "Found credentials" not in process.stderr
+    full = [line for line in log.read_text().splitlines() if line.endswith("step fetch ...")]
+    assert len(full) == 1 and full[0].startswith("[INFO]\t")
