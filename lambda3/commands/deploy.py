@@ -85,8 +85,9 @@ def _after(settings, result: BuildResult) -> int:
     from lambda3.settings import connect
 
     try:
-        after_deploy(Aws(connect(settings.aws)), result,
-                     show=lambda line: print(line, file=sys.stderr))
+        aws = Aws(connect(settings.aws))
+        for one in result.each_function():  # each function of `functions:` on its own
+            after_deploy(aws, one, show=lambda line: print(line, file=sys.stderr))
     except Lambda3Error as error:
         print(f"lambda3 deploy: {error.step}: {error}", file=sys.stderr)
         return 1
@@ -213,7 +214,8 @@ def _confirm(settings, args, log: _RemoteLog, phase: _Phase):
         return None
     phase.now = "prompt"
     try:
-        answer = input("Deploy? [y/N] ").strip().lower()
+        print("Deploy? [y/N] ", end="", file=out, flush=True)  # stderr with --json
+        answer = input().strip().lower()
     except EOFError:
         answer = ""
     if answer not in ("y", "yes"):

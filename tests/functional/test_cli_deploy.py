@@ -132,3 +132,14 @@ def test_token_never_shows_in_process_arguments(served, aws, git_token, tmp_path
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+def test_json_without_yes_asks_on_stderr_and_stdout_holds_only_the_result(served, aws, capsys,
+                                                                          monkeypatch):
+    _, url = served
+    monkeypatch.setattr(sys, "stdin", _Terminal("y\n"))
+    assert main(deploy_args(aws, url, "--json")) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["ok"]  # one JSON object, no plan or prompt mixed in
+    assert "Deploy? [y/N]" in captured.err and "destination: svc (new)" in captured.err
+    assert len(aws.client("lambda").list_functions()["Functions"]) == 1

@@ -353,8 +353,7 @@ def test_bootstrap_for_another_architecture_on_the_emulator_is_refused(aws, tmp_
     assert aws.client("lambda").list_functions()["Functions"] == []
 
 
-LOGGING_BUILDER = """import json
-import logging
+LOGGING_BUILDER = """import logging
 
 logging.getLogger().setLevel(logging.INFO)
 
