@@ -10,6 +10,7 @@ from bootstrap.policies import (
     Account,
     PolicyError,
     builder_policy,
+    check_codeartifact,
     check_github,
     check_patterns,
     check_role_patterns,
@@ -44,6 +45,7 @@ class BootstrapConfig:
     github_repo: str | None = None
     github_ref: str = "*"
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS  # git hosts requests may name
+    codeartifact: tuple[str, ...] = ()  # DOMAIN/REPOSITORY the builder may read packages from
 
     def validate(self) -> BootstrapConfig:
         if not _NAME.match(self.name):
@@ -61,6 +63,7 @@ class BootstrapConfig:
                                   hint="give HOST, HOST:PORT or [IPv6]:PORT, e.g. github.com")
         check_patterns(self.allow)
         check_role_patterns(self.pass_roles)
+        check_codeartifact(self.codeartifact)
         if self.github_repo:
             check_github(self.github_repo, self.github_ref)
         return self
@@ -79,7 +82,7 @@ def make_desired(config: BootstrapConfig, where: Account, code: BuilderCode) -> 
     name = role_name(config.name)
     role = RoleSpec(
         kind="role", name=name, arn=where.role_arn(name), trust=lambda_trust_policy(),
-        policy=builder_policy(where, config.name, bucket),
+        policy=builder_policy(where, config.name, bucket, config.codeartifact),
         description=f"lambda3 builder {config.name}: builds; deploys through its deploy role",
     )
     scoped_name = scoped_role_name(config.name)

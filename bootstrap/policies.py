@@ -36,6 +36,7 @@ _PATTERN = re.compile(r"^[A-Za-z0-9_*?-]{1,64}$")
 _ROLE_PATTERN = re.compile(r"^[A-Za-z0-9+=,.@_*?-]{1,64}$")
 _REPO = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
 _REF = re.compile(r"^[A-Za-z0-9_./:*?@+=-]{1,200}$")
+_CODEARTIFACT = re.compile(r"^[a-z][a-z0-9-]{1,49}/[A-Za-z0-9][A-Za-z0-9._-]{1,99}$")
 _ROLE_CHARS = re.compile(r"[^A-Za-z0-9+=,.@_-]")
 MAX_ROLE_NAME = 64
 MAX_INLINE_POLICY = 10240  # IAM's limit for a role's inline policies, whitespace not counted
@@ -89,6 +90,14 @@ def check_github(repo: str, ref_pattern: str) -> None:
     if not _REF.match(ref_pattern):
         raise PolicyError(f"--github-ref {ref_pattern!r} has characters a subject never has",
                           hint="e.g. ref:refs/heads/main, ref:refs/tags/v*, environment:prod")
+
+
+def check_codeartifact(repositories: Sequence[str]) -> tuple[str, ...]:
+    for repository in repositories:
+        if not _CODEARTIFACT.match(repository):
+            raise PolicyError(f"--codeartifact {repository!r} is not DOMAIN/REPOSITORY",
+                              hint="e.g. --codeartifact acme/pypi-store")
+    return tuple(dict.fromkeys(repositories))
 
 
 def role_name(name: str) -> str:
@@ -160,9 +169,11 @@ def lambda_trust_policy() -> dict[str, Any]:
         "Action": "sts:AssumeRole"}]}
 
 
-def builder_policy(where: Account, name: str, bucket: str) -> dict[str, Any]:
-    """The builder role's inline policy: builds, its toolchain layer, and assuming the
-    deploy role; no change to any function."""
+def builder_policy(where: Account, name: str, bucket: str,
+                   codeartifact: Sequence[str] = ()) -> dict[str, Any]:
+    """The builder role's inline policy: builds, its toolchain layer, reading the
+    CodeArtifact repositories given (DOMAIN/REPOSITORY), and assuming the deploy role; no
+    change to any function."""
     own = where.arn("lambda", f"function:{name}")
     toolchain = where.arn("lambda", f"layer:{name}-toolchain")
     statements = [
@@ -174,11 +185,30 @@ def builder_policy(where: Account, name: str, bucket: str) -> dict[str, Any]:
         _statement("ListLayerVersions", ["lambda:ListLayerVersions"], ["*"]),
         _statement("AssumeDeployRole", ["sts:AssumeRole"],
                    [where.role_arn(scoped_role_name(name))]),
+        *_codeartifact_statements(where, codeartifact),
         # nothing above allows more; this stays true if someone attaches a broader policy
         {"Sid": "NeverReconfigureItself", "Effect": "Deny",
          "NotAction": ["lambda:GetFunctionConfiguration"], "Resource": [own, f"{own}:*"]},
     ]
     return _within_limit({"Version": VERSION, "Statement": statements})
+
+
+def _codeartifact_statements(where: Account, repositories: Sequence[str]) -> list[dict]:
+    """A token for each domain and reading each repository (its PyPI endpoint and
+    packages); the bearer token CodeArtifact tokens are made from."""
+    if not repositories:
+        return []
+    domains = sorted({r.split("/")[0] for r in repositories})
+    return [
+        _statement("CodeArtifactToken", ["codeartifact:GetAuthorizationToken"],
+                   [where.arn("codeartifact", f"domain/{d}") for d in domains]),
+        _statement("CodeArtifactRead", ["codeartifact:GetRepositoryEndpoint",
+                                        "codeartifact:ReadFromRepository"],
+                   [where.arn("codeartifact", f"repository/{r}") for r in repositories]),
+        _statement("CodeArtifactBearerToken", ["sts:GetServiceBearerToken"], ["*"],
+                   condition={"StringEquals": {"sts:AWSServiceName":
+                                               "codeartifact.amazonaws.com"}}),
+    ]
 
 
 def scoped_role_trust_policy(where: Account, name: str) -> dict[str, Any]:

@@ -62,6 +62,7 @@ class BuildOptions:
     refresh: bool = False
     # private index credentials, (host, "user:password"): builder.indexes
     index_credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    codeartifact: object = field(default=None, repr=False)  # a boto3 client; None: made here
     functions: tuple[str, ...] = ()  # keys of the build file's functions to build; () all
     # called with the Spec of each function to build once the build file is read, before
     # anything is installed or run (the builder checks its allow-list there)
@@ -417,7 +418,22 @@ def _deps_inputs(ctx: _Context, deps) -> _DepsInputs:
                            runner=ctx.runner)
     credentials = parse_credentials(dict(ctx.options.index_credentials))
     indexes = Indexes(deps.index_url, deps.extra_index_urls, credentials)
+    if deps.codeartifact is not None:
+        indexes = _codeartifact(ctx, deps, credentials)
     return _DepsInputs(found, RecordingFetch(ctx.options.workdir / "git-requirements"), indexes)
+
+
+def _codeartifact(ctx: _Context, deps, credentials):
+    """The CodeArtifact repository as the index, with a token of the builder's own role."""
+    from builder.indexes import Indexes, codeartifact_index
+
+    client = ctx.options.codeartifact
+    if client is None:
+        from builder.clients import Clients
+
+        client = Clients.from_environ().client("codeartifact")
+    url, credential = codeartifact_index(deps.codeartifact, client)
+    return Indexes(url, deps.extra_index_urls, (*credentials, credential))
 
 
 def _deps_cache_key(ctx: _Context, deps) -> tuple[str, _DepsInputs]:

@@ -11,6 +11,12 @@ never on a command line, in an index URL, a log line, a result or a cache key.
 , `UV_EXTRA_INDEX_URL`, `PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, `NETRC`);
 `cache_identity` what the dependency cache key holds of the indexes: the URLs without
 any credentials, so a rotated token reuses the installed set.
+
+AWS CodeArtifact (`codeartifact: {domain, repository}` in the build file): the builder asks
+for the repository's PyPI endpoint and an authorization token with its own role
+(`codeartifact_index`), and the pair becomes the index and its credentials (user `aws`),
+the token redacted like any secret. Bootstrap grants the permission when asked
+(`--codeartifact DOMAIN/REPOSITORY`).
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from builder.errors import RequestError
+from builder.errors import Lambda3Error, RequestError
 from builder.redact import REDACTOR
 
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
@@ -87,6 +93,42 @@ def register(credentials: Mapping[str, str] | tuple[tuple[str, str], ...]) -> No
         user, _, password = pair.partition(":")
         REDACTOR.add(password, username=user)
         REDACTOR.add(pair)
+
+
+@dataclass(frozen=True)
+class CodeArtifact:
+    domain: str
+    repository: str
+    domain_owner: str | None = None  # the account owning the domain; default the builder's
+
+
+class CodeArtifactError(Lambda3Error):
+    step = "install"
+
+
+CODEARTIFACT_TOKEN_SECONDS = 900  # a build's install; the shortest CodeArtifact allows
+
+
+def codeartifact_index(repository: CodeArtifact, client) -> tuple[str, tuple[str, str, str]]:
+    """(index URL, (host, "aws", token)) of a CodeArtifact repository: `client` is a
+    boto3 `codeartifact` client of the builder's own role."""
+    owner = {"domainOwner": repository.domain_owner} if repository.domain_owner else {}
+    try:
+        endpoint = client.get_repository_endpoint(
+            domain=repository.domain, repository=repository.repository, format="pypi",
+            **owner)["repositoryEndpoint"]
+        token = client.get_authorization_token(
+            domain=repository.domain, durationSeconds=CODEARTIFACT_TOKEN_SECONDS,
+            **owner)["authorizationToken"]
+    except Exception as exc:  # botocore's ClientError and connection errors alike
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        raise CodeArtifactError(
+            f"CodeArtifact {repository.domain}/{repository.repository}: {code}",
+            hint="bootstrap the builder with --codeartifact "
+                 f"{repository.domain}/{repository.repository}, or check the names") from None
+    REDACTOR.add(token, username="aws")
+    url = endpoint.rstrip("/") + "/simple/"
+    return url, (urlsplit(url).netloc.lower(), "aws", token)
 
 
 def with_credentials(indexes: Indexes, credentials: tuple[tuple[str, str, str], ...]) -> Indexes:

@@ -261,7 +261,9 @@ def _uv_export(project: Project, selection: Selection, repo: Path, runner: Runne
         argv += ["--group", group]
     for extra in selection.extras:
         argv += ["--extra", extra]
-    proc = (runner or _run)(argv, dict(env or {}), project.root)
+    from builder.process import child_env
+
+    proc = (runner or _run)(argv, child_env(env), project.root)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-10:])
         raise InstallError(f"uv export of {_shown(project.lock, repo)} failed:\n{tail}",
@@ -306,9 +308,9 @@ def _uv() -> str:
 
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path | None) -> subprocess.CompletedProcess:
-    from builder.process import child_env, run
+    from builder.process import run
 
-    return run(argv, env=child_env(env), cwd=cwd, step="install")
+    return run(argv, env=env, cwd=cwd, step="install")
 
 
 def _joined(text: str) -> list[str]:

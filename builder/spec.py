@@ -68,6 +68,7 @@ class DependenciesSpec:
     exclude_newer: str | None = None
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
+    codeartifact: Any = None  # builder.indexes.CodeArtifact
 
 
 @dataclass(frozen=True)
@@ -415,7 +416,8 @@ def _make_dependencies(raw: Any, doc: _Document,
 
 
 def _indexes(raw: Mapping[str, Any], doc: _Document, at: JsonPath) -> dict[str, Any]:
-    """`index_url` and `extra_index_urls`, refused when a URL holds credentials."""
+    """`index_url`, `extra_index_urls` (refused when a URL holds credentials) and
+    `codeartifact`."""
     from builder.indexes import check_index_url
 
     urls = {"index_url": raw.get("index_url"),
@@ -426,6 +428,13 @@ def _indexes(raw: Mapping[str, Any], doc: _Document, at: JsonPath) -> dict[str, 
         problem = check_index_url(url, format_path((*at, *path)))
         if problem:
             raise doc.error((*at, *path), problem.split(": ", 1)[1])
+    if "codeartifact" in raw:
+        from builder.indexes import CodeArtifact
+
+        if urls["index_url"]:
+            raise doc.error((*at, "codeartifact"), "names the index, and so does index_url",
+                            hint="keep one of them (more indexes go in extra_index_urls)")
+        urls["codeartifact"] = CodeArtifact(**raw["codeartifact"])
     return urls
 
 

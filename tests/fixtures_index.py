@@ -51,6 +51,7 @@ class PrivateIndex:
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, auth user)
     refused: int = 0
     url: str = ""
+    user: str = INDEX_USER
 
     def add(self, name: str, version: str, code: str) -> Path:
         return make_wheel(self.folder, name, version, code)
@@ -83,7 +84,7 @@ class PrivateIndex:
         if not header or not header.startswith("Basic "):
             return None
         user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        return user if (user, password) == (INDEX_USER, self.password) else None
+        return user if (user, password) == (self.user, self.password) else None
 
 
 def _handler(index: PrivateIndex):

@@ -44,6 +44,9 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("--allow-host", action="append", metavar="HOST", default=[],
                    help="git host requests may fetch from (https only; a loopback host may "
                    "be http); repeat for more (default: github.com)")
+    p.add_argument("--codeartifact", action="append", metavar="DOMAIN/REPOSITORY", default=[],
+                   help="a CodeArtifact repository the builder may install packages from "
+                   "(build file: layers.dependencies.codeartifact); repeat for more")
     p.add_argument("--github-repo", metavar="OWNER/REPO",
                    help="set up GitHub OIDC trust: a deploy role for this repository")
     p.add_argument("--github-ref", metavar="REF_PATTERN",
@@ -66,6 +69,7 @@ def config_from(args: argparse.Namespace):
         pass_roles=tuple(args.pass_role or ()), github_repo=args.github_repo,
         github_ref=args.github_ref or "*",
         allowed_hosts=tuple(host.lower() for host in args.allow_host) or DEFAULT_ALLOWED_HOSTS,
+        codeartifact=tuple(args.codeartifact),
     ).validate()
 
 

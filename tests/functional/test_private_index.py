@@ -159,3 +159,88 @@ def test_credentials_in_the_build_file_are_refused(private_index, tmp_path):
         build(BuildOptions(source=str(repo), workdir=tmp_path / "work"))
     assert failure.value.key == "layers.dependencies.index_url"
     assert "pw" not in failure.value.message
+
+
+class FakeCodeArtifact:
+    """The two calls the builder makes, answered for the private index."""
+
+    def __init__(self, index, fail: str | None = None):
+        self.index, self.fail, self.calls = index, fail, []
+
+    def get_repository_endpoint(self, **kwargs):
+        self.calls.append(("get_repository_endpoint", kwargs))
+        if self.fail:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": self.fail, "Message": "no"}},
+                              "GetRepositoryEndpoint")
+        return {"repositoryEndpoint": f"{self.index.url}/"}
+
+    def get_authorization_token(self, **kwargs):
+        self.calls.append(("get_authorization_token", kwargs))
+        return {"authorizationToken": self.index.password}
+
+
+CODEARTIFACT = """\
+function:
+  runtime: python3.12
+  files: [app.py]
+layers:
+  dependencies:
+    requirements: [requirements.txt]
+    codeartifact: {domain: acme, repository: pypi-store}
+"""
+
+
+@pytest.mark.network
+def test_a_codeartifact_repository_is_the_index_with_a_token_of_the_builder(
+        private_index, tmp_path, caplog):
+    private_index.user = "aws"
+    private_index.add("privpkg", "1.0", "X = 1\n")
+    repo = repo_with(tmp_path / "repo", private_index)
+    (repo / "build.yaml").write_text(CODEARTIFACT)
+    client, work = FakeCodeArtifact(private_index), tmp_path / "work"
+    caplog.set_level(logging.DEBUG)
+    output = build(BuildOptions(source=str(repo), workdir=work, components=("dependencies",),
+                                codeartifact=client))
+    assert dict(map(tuple, output.install["packages"])) == {"privpkg": "1.0"}
+    assert client.calls == [
+        ("get_repository_endpoint", {"domain": "acme", "repository": "pypi-store",
+                                     "format": "pypi"}),
+        ("get_authorization_token", {"domain": "acme", "durationSeconds": 900})]
+    seen = "\n".join([caplog.text, str(output.to_json()), everything_written(work)])
+    assert private_index.password not in seen
+
+
+def test_a_refused_codeartifact_call_says_what_to_grant(private_index, tmp_path):
+    repo = repo_with(tmp_path / "repo", private_index)
+    (repo / "build.yaml").write_text(CODEARTIFACT)
+    with pytest.raises(Exception) as failure:
+        build(BuildOptions(source=str(repo), workdir=tmp_path / "work",
+                           components=("dependencies",),
+                           codeartifact=FakeCodeArtifact(private_index, "AccessDeniedException")))
+    assert str(failure.value.message) == "CodeArtifact acme/pypi-store: AccessDeniedException"
+    assert "--codeartifact acme/pypi-store" in failure.value.hint
+
+
+def test_bootstrap_grants_codeartifact_only_when_asked_and_only_those_repositories():
+    from bootstrap.policies import Account, PolicyError, builder_policy, check_codeartifact
+    from tests.policy_eval import allowed
+
+    where = Account("123456789012", "eu-west-1")
+    repo = "arn:aws:codeartifact:eu-west-1:123456789012:repository/acme/pypi-store"
+    domain = "arn:aws:codeartifact:eu-west-1:123456789012:domain/acme"
+    bearer = {"sts:AWSServiceName": "codeartifact.amazonaws.com"}
+    plain = [builder_policy(where, "lambda3-builder", "bucket")]
+    granted = [builder_policy(where, "lambda3-builder", "bucket", ("acme/pypi-store",))]
+    assert not allowed(plain, "codeartifact:GetAuthorizationToken", domain)
+    assert allowed(granted, "codeartifact:GetAuthorizationToken", domain)
+    assert allowed(granted, "codeartifact:ReadFromRepository", repo)
+    assert allowed(granted, "codeartifact:GetRepositoryEndpoint", repo)
+    assert not allowed(granted, "codeartifact:ReadFromRepository", repo.replace("pypi-store",
+                                                                                  "other"))
+    assert allowed(granted, "sts:GetServiceBearerToken", "*", bearer)
+    assert not allowed(granted, "sts:GetServiceBearerToken", "*",
+                       {"sts:AWSServiceName": "lambda.amazonaws.com"})
+    with pytest.raises(PolicyError, match="is not DOMAIN/REPOSITORY"):
+        check_codeartifact(["acme"])

@@ -340,7 +340,7 @@ def test_one_of_reports_the_branch_the_value_has_the_type_of():
         "layers.dependencies: missing required key 'requirements'",
         "layers.dependencies: unknown key 'requirement' (allowed: requirements, name, "
         "runtime_packages, strip, bytecode, keep, exclude, description, license, runtimes, "
-        "groups, extras, exclude_newer, index_url, extra_index_urls)",
+        "groups, extras, exclude_newer, index_url, extra_index_urls, codeartifact)",
     ]
 
 
