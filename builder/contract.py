@@ -387,6 +387,18 @@ class BuildResult:
     def failed(cls, error: Lambda3Error, *, action: str = "build") -> BuildResult:
         return cls(ok=False, action=action, error=Failure.of(error))
 
+    def each_function(self) -> tuple[BuildResult, ...]:
+        """This result as one single-function result per deployed function (itself when it
+        is about one function), for what a client does per function afterwards: drive the
+        rollout the builder started, prune."""
+        if len(self.functions) <= 1:
+            return (self,)
+        return tuple(replace(
+            self, function=f.name, function_arn=f.arn, version=f.version, alias=f.alias,
+            code_sha256=f.code_sha256, target=f.target, layers=f.layers,
+            components=f.components, plan=f.plan, plan_text=f.plan_text, rollout=f.rollout,
+            functions=(f,)) for f in self.functions if f.deployed)
+
     @property
     def changed_layers(self) -> tuple[str, ...]:
         layers = self.layers or tuple(x for f in self.functions for x in f.layers)

@@ -227,7 +227,9 @@ def _deploy_several(request: BuildRequest, output, plans: list, clients: dict[st
             results.append(_reported(item, aws, error=failure))
             continue
         results.append(_reported(item, aws, applied_by[item.key], rollout))
-    return several_result(request.action, output, results, failure)
+    release = getattr(output.spec, "release", None)
+    return replace(several_result(request.action, output, results, failure),
+                   prune_keep=release.prune_keep if release else None)
 
 
 def _reported(item, aws, applied=None, rollout=None, error: Failure | None = None):

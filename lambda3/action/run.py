@@ -212,7 +212,8 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
         from lambda3.rollout import drive_in_action
 
         try:  # the rollout the builder (or the promote) started, and prune: {keep: N}
-            drive_in_action(Aws(clients), result, out=out, summary_path=settings.summary_path)
+            for one in result.each_function():  # each function of `functions:` on its own
+                drive_in_action(Aws(clients), one, out=out, summary_path=settings.summary_path)
         except Lambda3Error as exc:
             return _report_failure(settings, Failure.of(exc), out)
     done = "planned" if settings.dry_run else f"deployed version {result.version or '-'}"

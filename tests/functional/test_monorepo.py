@@ -134,6 +134,9 @@ def test_first_deploy_then_one_function_changed(project, aws, git_token):
     assert sorted(first.changed_layers) == ["shop-api-dependencies", "shop-shared"]
     assert any("attach layer shop-shared as published for api" in line
                for line in functions["worker"].plan_text)
+    singles = first.each_function()  # what a client drives and prunes per function
+    assert [(r.function, r.version, r.alias, r.functions[0].key) for r in singles] == [
+        (NAMES[k], "1", "live", k) for k in KEYS]
     outputs = outputs_from_result(first)  # the action's outputs and step summary
     assert json.loads(outputs["versions"]) == {"api": "1", "worker": "1", "cron": "1"}
     assert (outputs["version"], outputs["commit"]) == ("", first.commit)
@@ -203,6 +206,7 @@ def test_a_failure_in_one_function_names_it_and_leaves_its_alias(project, aws, g
     assert functions["worker"].deployed is False and functions["worker"].error is not None
     assert functions["cron"].deployed is False and functions["cron"].error is None
     assert [alias_of(aws, n) for n in ("shop-api", "shop-worker", "nightly")] == ["2", "1", "1"]
+    assert [r.function for r in result.each_function()] == ["shop-api"]  # deployed only
     text = render_summary(result)
     assert "### lambda3 failed at step `apply:UpdateFunctionCode`" in text
     assert "#### `worker`: `shop-worker` (failed)" in text
