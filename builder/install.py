@@ -36,8 +36,8 @@ from builder.process import ProcessError, child_env, redact, run, scrubbed_env
 from builder.pythons import find_python
 from builder.requirements import FetchVcs, RequirementFiles, normalise
 from builder.runtimes import SDK_ROOTS, Target, is_native, provided_versions
-from builder.wheel_index import compiled_release, describe, index_url
 from builder.strip import rewrite_records
+from builder.wheel_index import compiled_release, describe, index_url
 from builder.wheels import incompatible_distributions, installed_distributions, remove_distributions
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,12 @@ def run_preinstall(commands: Sequence[str], cwd: Path, *, env: Mapping[str, str]
 def uv_platform(target: Target) -> str:
     """The newest manylinux level uv accepts that the target also accepts: uv knows no
     manylinux_2_26, so python3.10/3.11 (glibc 2.26) resolve for manylinux_2_17."""
-    level = max(level for level in _UV_MANYLINUX if level <= target.manylinux)
+    level = _uv_level(target)
     return f"{target.machine}-manylinux_{level[0]}_{level[1]}"
+
+
+def _uv_level(target: Target) -> tuple[int, int]:
+    return max(level for level in _UV_MANYLINUX if level <= target.manylinux)
 
 
 @dataclass(frozen=True)
@@ -356,7 +360,8 @@ class _Job:
         whose wheels the target loads but uv cannot select (no manylinux_2_26 in uv)."""
         index = index_url(self.env, self.files.index_url if self.files else None)
         for name, spec in sorted(fresh.items()):
-            verdict = compiled_release(name, spec, self.target, index)
+            verdict = compiled_release(name, spec, self.target, index,
+                                       selectable=_uv_level(self.target))
             if verdict is None:
                 continue
             if verdict.loadable:
@@ -468,9 +473,9 @@ class _Job:
     def failure(self, proc: subprocess.CompletedProcess) -> Exception:
         mismatch = _HASH_MISMATCH.search(proc.stderr or "")
         if mismatch:
-            return InstallError(
+            return InstallFailure(
                 f"hash mismatch for {mismatch[1] or mismatch[2]}: the file downloaded is not "
-                "the one the lock or requirements file records\n" + _tail(proc, self.secret),
+                "the one the lock or requirements file records", detail=self._text(proc),
                 file=self.shown, hint="lock again if the package was re-published; otherwise "
                 "the index serves another file than the one locked")
         hint = None

@@ -27,7 +27,7 @@ PURE_PYTHON_SWITCHES = {
 }
 _SCRIPT = """#!/bin/sh
 printf '%s\\t%s\\t%s\\n' "$(basename "$0")" "$PWD" "$*" >> {log}
-echo "lambda3: no compiler in a cross-platform build (the target cannot load code compiled here)" >&2
+echo "lambda3: no compiler in a cross-platform build (code compiled here would not load)" >&2
 exit 1
 """
 
@@ -76,7 +76,8 @@ class NoCompiler:
 def _names_package(folder: Path, name: str) -> bool:
     for part in folder.parts:
         normal = re.sub(r"[-_.]+", "-", part).lower()
-        if normal == name or (normal.startswith(f"{name}-") and normal[len(name) + 1:][:1].isdigit()):
+        rest = normal[len(name) + 1:] if normal.startswith(f"{name}-") else ""
+        if normal == name or rest[:1].isdigit():
             return True
     return False
 

@@ -61,31 +61,36 @@ def index_url(env: Mapping[str, str], configured: str | None = None) -> str:
     return PYPI
 
 
-def compiled_release(name: str, spec: str, target: Target, index: str) -> Verdict | None:
+def compiled_release(name: str, spec: str, target: Target, index: str, *,
+                     selectable: tuple[int, int] | None = None) -> Verdict | None:
     """A Verdict when the newest release of `name` that `spec` allows has wheels for the
     target's Python and CPU (so it is compiled code) that the target's glibc is too old
     for, or that the target loads but uv cannot select; None when it has no wheel for that
-    Python and CPU (building it may work) or the index cannot tell."""
+    Python and CPU (building it may work) or the index cannot tell. `selectable`: the
+    newest manylinux level the installer can ask for (uv: 2_17 for glibc 2.26)."""
     files = project_files(index, name)
     if not files:
         return None
-    return judge(name, spec, target, files)
+    return judge(name, spec, target, files, selectable=selectable)
 
 
-def judge(name: str, spec: str, target: Target, files: list[tuple[str, str | None]]
-          ) -> Verdict | None:
+def judge(name: str, spec: str, target: Target, files: list[tuple[str, str | None]], *,
+          selectable: tuple[int, int] | None = None) -> Verdict | None:
     releases = _releases(files, target)
     allowed = [v for v in releases if _allows(spec, v)]
-    finals = [v for v in allowed if _key(v)[1] == 0]
+    finals = [v for v in allowed if _final(v)]
     if not allowed:
         return None
     version = max(finals or allowed, key=_key)
     tags = releases[version]
     loadable = any(wheel_tag_supported(tag, target) for tag in tags)
+    if loadable and selectable and any(wheel_tag_supported(tag, target, glibc=selectable)
+                                       for tag in tags):
+        return None  # the installer could select one: the index does not explain it
     glibc = _glibc_needed(tags, target)
     if not loadable and glibc is None:
         return None  # an sdist only, or no wheel for this Python and CPU: building may work
-    newest = [v for v, t in releases.items() if _key(v)[1] == 0
+    newest = [v for v, t in releases.items() if _final(v)
               and any(wheel_tag_supported(tag, target) for tag in t)]
     runtimes = tuple(r for r in RUNTIMES if any(
         wheel_tag_supported(tag, make_target(r, target.architecture)) for tag in tags))
@@ -148,23 +153,26 @@ def _releases(files: list[tuple[str, str | None]], target: Target) -> dict[str, 
 
 
 def _key(version: str) -> tuple:
-    """A sort key for the PEP 440 versions releases have; [1] is 0 for final releases."""
+    """A sort key for the PEP 440 versions releases have (epochs and local parts aside)."""
     match = _VERSION.match(version)
     if not match:
-        return ((), 2)
+        return ((), (-9, 0), -1, 0)
     release = tuple(int(p) for p in match[1].split("."))
     while len(release) > 1 and release[-1] == 0:
         release = release[:-1]
     pre, post, dev = match[2], match[4], match[5]
-    if dev is not None and pre is None and post is None:
-        phase = (-1, 0)
-    elif pre is not None:
-        phase = ({"a": 0, "alpha": 0, "b": 1, "beta": 1}.get(pre.lower(), 2) - 3, int(match[3] or 0))
+    if pre is not None:
+        phase = ({"a": -3, "alpha": -3, "b": -2, "beta": -2}.get(pre.lower(), -1),
+                 int(match[3] or 0))
     else:
-        phase = (0, 0)
-    stage = 0 if pre is None and dev is None else 1
-    return (release, stage, phase, int(post or 0) if post is not None else -1,
+        phase = (-4, 0) if dev is not None and post is None else (0, 0)
+    return (release, phase, int(post or 0) if post is not None else -1,
             int(dev or 0) if dev is not None else 1 << 30)
+
+
+def _final(version: str) -> bool:
+    match = _VERSION.match(version)
+    return bool(match) and match[2] is None and match[5] is None
 
 
 def _allows(spec: str, version: str) -> bool:
@@ -218,7 +226,7 @@ def _get(url: str) -> tuple[bytes, str]:
         credentials = f"{parts.username}:{parts.password or ''}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
         url = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
-    request = urllib.request.Request(url, headers=headers)
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) only
     with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:  # noqa: S310
         body = response.read(_MAX_BYTES + 1)
         if len(body) > _MAX_BYTES:

@@ -726,3 +726,86 @@ def test_a_git_requirement_from_the_source_host_is_fetched_with_the_token_and_bu
     assert not list(site.glob("*.dist-info/direct_url.json"))
     assert git_token not in caplog.text
     assert not any(git_token.encode() in p.read_bytes() for p in site.rglob("*") if p.is_file())
+
+
+# -- per-requirement options and the message format (fake installer) --------------------
+
+
+def test_per_line_options_become_installer_options(repo, tmp_path):
+    (repo / "requirements.txt").write_text(
+        "requests==2.32.3 --hash=sha256:aa --hash sha256:bb\n"
+        "PyYAML -C--build-option=--without-libyaml --only-binary=pyyaml\n"
+        "attrs --no-binary attrs,:none:\n")
+    runner = FakeInstaller([Dist("requests", "2.32.3"), Dist("pyyaml", "6.0"),
+                            Dist("attrs", "25.1")])
+    install(repo, tmp_path, runner)
+    argv, text = runner.argv, runner.requirement_text()
+    assert "requests==2.32.3 --hash=sha256:aa --hash=sha256:bb\n" in text
+    assert "PyYAML\n" in text and "attrs\n" in text and "--only-binary=" not in text
+    assert argv[argv.index("--config-settings-package") + 1] == (
+        "pyyaml:--build-option=--without-libyaml")
+    assert argv[-4:] == ["--no-binary", "attrs", "--only-binary", "pyyaml"]
+
+
+def test_pip_gets_per_line_config_settings_as_its_own(repo, tmp_path):
+    (repo / "requirements.txt").write_text("PyYAML --config-settings=k=v\n")
+    runner = FakeInstaller([Dist("pyyaml", "6.0")], version="pip 24.0 from /x (python 3.11)")
+    install(repo, tmp_path, runner, installer="pip", native=True)
+    assert runner.argv[runner.argv.index("--config-settings") + 1] == "k=v"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("six --no-binary=:all:", "--no-binary=:all: on a requirement line applies to every package"),
+    ("six --install-option=--prefix=/x", "--install-option is not supported"),
+    ("six --index-url=https://x.example", "--index-url is not an option pip accepts after a"),
+    ("./pkg -C k=v", "-C 'k=v': needs KEY=VALUE on a line that names its package"),
+])
+def test_per_line_options_pip_would_refuse_or_uv_cannot_take_name_the_line(repo, tmp_path,
+                                                                           line, message):
+    (repo / "pkg").mkdir()
+    (repo / "requirements.txt").write_text(f"requests\n{line}\n")
+    with pytest.raises(SpecError) as failure:
+        install(repo, tmp_path, FakeInstaller())
+    assert str(failure.value).startswith(f"requirements.txt:2: {message}")
+
+
+def test_a_wheel_built_for_this_machine_only_is_needs_compiling_with_the_hint_first(repo,
+                                                                                   tmp_path):
+    (repo / "requirements.txt").write_text("requests\nfastthing==2.0\n")
+    runner = FakeInstaller(
+        (1, UV_NO_WHEEL.format("fastthing")),
+        (1, "error: Failed to build `fastthing==2.0`\n  cause: The built wheel "
+            "`fastthing-2.0-cp311-cp311-linux_x86_64.whl` is not compatible with the target "
+            "Python 3.12 on Linux x86_64. Consider using `--no-build` to disable building "
+            "wheels.\n"))
+    with pytest.raises(InstallError) as failure:
+        install(repo, tmp_path, runner)
+    first, *rest = str(failure.value).splitlines()
+    assert first == ("requirements.txt:2: package fastthing needs compiling for the target (no "
+                     "wheel for manylinux_2_26_x86_64 / Python 3.11) (pin a version with a "
+                     "wheel or build inside Lambda)")
+    assert rest and all(line.startswith("    ") for line in rest)
+
+
+def test_a_dependency_no_line_names_is_reported_against_the_files(repo, tmp_path):
+    (repo / "requirements.txt").write_text("requests\n")
+    runner = FakeInstaller((1, UV_NO_WHEEL.format("fastthing")),
+                           [Dist("requests", "2.0"), Dist("fastthing", "2.0",
+                                                          "cp311-cp311-linux_x86_64")])
+    with pytest.raises(InstallError) as failure:
+        install(repo, tmp_path, runner)
+    assert (failure.value.file, failure.value.line) == ("requirements.txt", None)
+    assert "package fastthing needs compiling" in str(failure.value)
+
+
+def test_the_installers_own_errors_name_the_users_line_not_the_copy(repo, tmp_path):
+    (repo / "requirements.txt").write_text("# pins\nrequests\n-r sub/more.txt\n")
+    (repo / "sub" / "more.txt").write_text("\n\nattrs\nbad line here\n")
+    runner = FakeInstaller(
+        (2, "error: Couldn't parse requirement in `requirements-1.txt` at position 6\n"
+            "  cause: Expected end of input\n"))
+    with pytest.raises(InstallError) as failure:
+        install(repo, tmp_path, runner)
+    assert (failure.value.file, failure.value.line) == ("sub/more.txt", 4)
+    assert "requirements-1.txt" not in str(failure.value)
+    assert "in `sub/more.txt:4`" in str(failure.value)

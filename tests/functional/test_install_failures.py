@@ -24,7 +24,8 @@ pytestmark = pytest.mark.network
 PY311 = make_target("python3.11", "x86_64")
 PY312 = make_target("python3.12", "x86_64")
 PY313_ARM = make_target("python3.13", "arm64")
-SETUP_PY = 'from setuptools import setup\nsetup(name="local-package", version="0.1", packages=["localpkg"])\n'
+SETUP_PY = ('from setuptools import setup\n'
+            'setup(name="local-package", version="0.1", packages=["localpkg"])\n')
 SETUP_CFG = "[metadata]\nname = cfg-package\nversion = 0.2\n[options]\npackages = cfgpkg\n"
 C_SETUP = ('from setuptools import setup, Extension\n'
            'setup(name="cext", version="1.0", packages=["cext"],\n'
