@@ -90,9 +90,9 @@ def test_no_credentials_is_one_line_naming_the_fix(aws, project, tmp_path, comma
     one_error_line(process, command, "no AWS credentials", "-p/--profile", "AWS_ACCESS_KEY_ID")
 
 
-@pytest.mark.parametrize("command", ["rollback", "deploy", "invoke"])
+@pytest.mark.parametrize("command", ["bootstrap", "rollback", "deploy", "invoke"])
 def test_an_unknown_profile_is_named(aws, project, tmp_path, command):
-    args = {"rollback": ["rollback", "svc", "-a", "live"],
+    args = {"bootstrap": ["bootstrap"], "rollback": ["rollback", "svc", "-a", "live"],
             "deploy": local_deploy(aws, project, "-y"), "invoke": ["invoke", "svc"]}[command]
     process = lambda3(tmp_path, *args, "-p", "nosuchprofile")
     one_error_line(process, command, "'nosuchprofile' does not exist", "-p/--profile",
