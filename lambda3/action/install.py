@@ -39,7 +39,7 @@ MIN_PYTHON = (3, 10)
 # The AWS services the action's code may call (tests/unit/test_action_install.py checks it
 # against the modules lambda3/action/run.py can import). botocore's models of the 400 others
 # are 1,900 of its 2,060 files: unpacking (or restoring) them took 1.8 s of the 2 s here.
-BOTOCORE_SERVICES = frozenset({"cloudwatch", "iam", "lambda", "logs", "s3", "sts"})
+BOTOCORE_SERVICES = frozenset({"cloudwatch", "codeartifact", "iam", "lambda", "logs", "s3", "sts"})
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(;[^\\]*)?")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 _PURE = re.compile(r"-(py3|py2\.py3)-none-any\.whl$")

@@ -333,7 +333,7 @@ def test_groups_without_a_project_are_refused(tmp_path):
 
 
 def test_the_small_toml_reader_reads_locks_as_tomllib_does(workspace):
-    import tomllib
+    tomllib = pytest.importorskip("tomllib")
 
     for path in [workspace / "uv.lock", POETRY_PROJECT / "poetry.lock",
                  POETRY_PROJECT / "pyproject.toml", ROOT / "pyproject.toml"]:
