@@ -352,7 +352,8 @@ def test_unknown_key_points_at_its_line(repo):
 def test_unknown_top_level_key(repo):
     error = refused(repo, "function: {files: [app.py]}\nlayer: {}\n")
     assert_error(error, file="build.yaml", key=None, line=2,
-                 says="top level: unknown key 'layer' (allowed: version, function, functions, layers, ")
+                 says="top level: unknown key 'layer' (allowed: version, function, functions, "
+                      "layers, ")
 
 
 def test_function_name_is_refused_with_the_reason(repo):
