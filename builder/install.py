@@ -37,7 +37,6 @@ from builder.pythons import find_python
 from builder.requirements import FetchVcs, RequirementFiles, normalise
 from builder.runtimes import SDK_ROOTS, Target, is_native, provided_versions
 from builder.strip import rewrite_records
-from builder.wheel_index import compiled_release, describe, index_url
 from builder.wheels import incompatible_distributions, installed_distributions, remove_distributions
 
 log = logging.getLogger(__name__)
@@ -358,6 +357,8 @@ class _Job:
         """Raise when the index shows a package's wheels only need a newer glibc (a build
         would only fail after compiling for minutes); True after switching to pip for one
         whose wheels the target loads but uv cannot select (no manylinux_2_26 in uv)."""
+        from builder.wheel_index import compiled_release, describe, index_url  # urllib: lazily
+
         index = index_url(self.env, self.files.index_url if self.files else None)
         for name, spec in sorted(fresh.items()):
             verdict = compiled_release(name, spec, self.target, index,
@@ -443,7 +444,7 @@ class _Job:
         argv = [*self.tool.argv]
         if self.tool.name == "uv":
             argv += ["pip", "install", "--target", str(self.dest), "--cache-dir",
-                     str(self.cache_dir), "--link-mode=copy", "--no-compile-bytecode",
+                     str(self.cache_dir), "--link-mode=hardlink", "--no-compile-bytecode",
                      "--python", self.python, "--no-python-downloads", "--no-progress",
                      "--color", "never"]
             if not self.native:

@@ -17,10 +17,11 @@ import hashlib
 import os
 import shutil
 import stat
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 6
 CHUNK = 1 << 20  # bytes read and compressed at a time
 SMALL_FILE = 4 << 20  # files up to this size are compressed on the thread pool, whole
+SPOOL_MEMORY = 16 << 20  # a larger file's deflated bytes past this go to a temporary file
 BATCH_BYTES = 64 << 20  # at most this much read ahead for the thread pool
 MAX_NAME_BYTES = 255  # one path component, as Linux (and so Lambda) stores it
 _ZIP_OVERHEAD = 128  # local header and central directory entry per file, roughly
@@ -125,13 +127,16 @@ def _compress(data: bytes, level: int) -> bytes:
 
 def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None,
              level: int = COMPRESS_LEVEL,
-             max_unzipped: int | None = limits.UNZIPPED_LIMIT) -> ZipStats:
-    """Write `entries` to `dest` reproducibly; small files are compressed on several
-    threads (zlib releases the GIL) while the archive is written in sorted order, large
-    ones streamed. The deflate `level` is part of the bytes: lambda3 always uses
-    COMPRESS_LEVEL, so that the same content gives the same CodeSha256 (other levels are
-    for measuring). Over `max_unzipped` bytes (from the file sizes) is a LimitError and too
-    little free space a PackageError, both before anything is read."""
+             max_unzipped: int | None = limits.UNZIPPED_LIMIT,
+             early: EarlyDeflate | None = None, large_on_pool: bool = True) -> ZipStats:
+    """Write `entries` to `dest` reproducibly; files are compressed on several threads
+    (zlib releases the GIL) while the archive is written in sorted order, large ones into
+    bounded spools; those `early` deflated already (unchanged since) are taken from it.
+    The deflate `level` is part of the bytes: lambda3 always uses COMPRESS_LEVEL, so that
+    the same content gives the same CodeSha256 (other levels, and `large_on_pool=False`,
+    the writer deflating large files itself, are for measuring). Over `max_unzipped` bytes
+    (from the file sizes) is a LimitError and too little free space a PackageError, both
+    before anything is read."""
     ordered = _sorted_unique(entries)
     sizes = [_size_of(entry) for entry in ordered]
     if max_unzipped is not None:
@@ -140,7 +145,9 @@ def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None
     ensure_free_space(dest.parent, sum(sizes) + _ZIP_OVERHEAD * (len(sizes) + 1),
                       f"writing {dest.name}")
     try:
-        unzipped = _write_zip(ordered, sizes, dest, max(1, threads or zip_threads()), level)
+        threads = max(1, threads or zip_threads())
+        unzipped = _write_zip(ordered, sizes, dest, threads, level, early,
+                              ahead=threads if large_on_pool else 0)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise no_space(dest.parent, sum(sizes), f"writing {dest.name}") from None
@@ -150,11 +157,17 @@ def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None
 
 
 def _write_zip(ordered: list[Entry], sizes: list[int], dest: Path, threads: int,
-               level: int) -> int:
+               level: int, early: EarlyDeflate | None = None, *, ahead: int = 1) -> int:
+    """Every file is deflated on the pool, large ones (over SMALL_FILE) first and into
+    spooled buffers, at most `ahead` of them ahead of the writer: the biggest file is then
+    compressed while the rest are, on every core, instead of on the writer's (`ahead=0`)."""
     unzipped = 0
+    sized = list(zip(ordered, sizes, strict=True))
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
             ThreadPoolExecutor(max_workers=threads) as pool:
-        for batch in _batches(list(zip(ordered, sizes, strict=True)), threads):
+        large = _LargeFiles(pool, [(e, n) for e, n in sized if n > SMALL_FILE], ahead,
+                            level, dest.parent, early)
+        for batch in _batches(sized, threads):
             small = {entry.arcname: pool.submit(_read_and_compress, entry, size, level)
                      for entry, size in batch if size <= SMALL_FILE}
             for entry, size in batch:
@@ -162,9 +175,135 @@ def _write_zip(ordered: list[Entry], sizes: list[int], dest: Path, threads: int,
                     data, compressed = small.pop(entry.arcname).result()
                     _write_precompressed(archive, _zipinfo(entry, len(data)), data, compressed)
                 else:
-                    _write_streamed(archive, _zipinfo(entry, size), entry, level)
+                    _write_spooled(archive, _zipinfo(entry, size), entry, large.take(entry))
                 unzipped += size
     return unzipped
+
+
+class _LargeFiles:
+    """Deflates the large files on the pool in archive order, `ahead` at a time."""
+
+    def __init__(self, pool: ThreadPoolExecutor, sized: list[tuple[Entry, int]], ahead: int,
+                 level: int, spool_dir: Path, early: EarlyDeflate | None) -> None:
+        self.pool, self.level, self.spool_dir = pool, level, spool_dir
+        self.running: dict[str, Future] = {}
+        claimed = {e.arcname: early.claim(e, n, level) for e, n in sized} if early else {}
+        self.running.update({name: job for name, job in claimed.items() if job})
+        self.pending = [(e, n) for e, n in sized if not claimed.get(e.arcname)]
+        self.ahead = ahead
+        for _ in range(ahead):
+            self._submit_next()
+
+    def _submit_next(self) -> None:
+        if self.pending:
+            entry, size = self.pending.pop(0)
+            self.running[entry.arcname] = self.pool.submit(
+                _compress_to_spool, entry, size, self.level, self.spool_dir)
+
+    def take(self, entry: Entry) -> tuple[int, int, tempfile.SpooledTemporaryFile]:
+        job = self.running.pop(entry.arcname, None)
+        if job is None:  # ahead=0: the writer deflates it
+            entry, size = self.pending.pop(0)
+            return _compress_to_spool(entry, size, self.level, self.spool_dir)
+        result = job.result()
+        if self.ahead:
+            self._submit_next()
+        return result
+
+
+class EarlyDeflate:
+    """The large extension modules (`*.so`, over SMALL_FILE) of a tree, deflated in the
+    background from now on, biggest first, while the tree is still being finished (strip
+    never touches an extension module): `make_zip(early=...)` takes each one whose file is
+    unchanged (same size and mtime) and compresses the rest itself. Same bytes either way.
+    `close()` ends it and drops what was not taken."""
+
+    def __init__(self, root: Path, spool_dir: Path, *, level: int = COMPRESS_LEVEL,
+                 threads: int | None = None) -> None:
+        self.level = level
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads or zip_threads()))
+        self._jobs: dict[Path, tuple[os.stat_result, Future]] = {}
+        found = [(path.stat(), path) for path in _extension_modules(root)]
+        for info, path in sorted(found, key=lambda found: -found[0].st_size):
+            if info.st_size > SMALL_FILE:
+                job = self._pool.submit(_compress_to_spool, Entry(path.name, path),
+                                        info.st_size, level, spool_dir)
+                self._jobs[path] = (info, job)
+
+    def claim(self, entry: Entry, size: int, level: int) -> Future | None:
+        """The deflate job of `entry`'s file if it is one and unchanged, else None."""
+        info, job = self._jobs.pop(Path(entry.path), (None, None))
+        try:
+            now = os.stat(entry.path)
+        except OSError:
+            now = None
+        if job is None or level != self.level or now is None or (now.st_size, now.st_mtime_ns) \
+                != (info.st_size, info.st_mtime_ns) or size != info.st_size:
+            _drop(job)
+            return None
+        return job
+
+    def close(self) -> None:
+        for _, job in self._jobs.values():
+            _drop(job)
+        self._jobs.clear()
+        self._pool.shutdown(wait=True)
+
+
+def _extension_modules(root: Path) -> Iterator[Path]:
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(directory, name)
+            if (name.endswith(".so") or ".so." in name) and not path.is_symlink():
+                yield path
+
+
+def _drop(job: Future | None) -> None:
+    """Cancel a deflate job, or close the spool it made."""
+    if job is not None and not job.cancel() and job.exception() is None:
+        job.result()[2].close()
+
+
+def _compress_to_spool(entry: Entry, size: int, level: int, spool_dir: Path
+                       ) -> tuple[int, int, tempfile.SpooledTemporaryFile]:
+    """(crc, compressed size, the deflated bytes in memory or, past SPOOL_MEMORY, a file
+    in `spool_dir`), read and deflated chunk by chunk."""
+    if size >= zipfile.ZIP64_LIMIT:
+        raise PackageError(f"{_shown(entry.arcname)} is too large for a Lambda zip")
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, dir=spool_dir)
+    compressor, crc, read = zlib.compressobj(level, zlib.DEFLATED, -15), 0, 0
+    try:
+        with open(entry.path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(CHUNK), b""):
+                crc, read = zlib.crc32(chunk, crc), read + len(chunk)
+                if read > size:
+                    raise _changed(entry)
+                spool.write(compressor.compress(chunk))
+        spool.write(compressor.flush())
+        if read != size:
+            raise _changed(entry)
+    except BaseException:
+        spool.close()
+        raise
+    return crc, spool.tell(), spool
+
+
+def _write_spooled(archive: zipfile.ZipFile, info: zipfile.ZipInfo, entry: Entry,
+                   spooled: tuple[int, int, tempfile.SpooledTemporaryFile]) -> None:
+    """Store a large file deflated on the pool: the same bytes as `_write_precompressed`
+    gives for the file read whole (deflate's output does not depend on the chunking)."""
+    crc, compressed_size, spool = spooled
+    with spool:
+        info.CRC, info.compress_size = crc, compressed_size
+        info.header_offset = archive.fp.tell()
+        archive.fp.write(info.FileHeader(zip64=False))
+        spool.seek(0)
+        shutil.copyfileobj(spool, archive.fp, CHUNK)
+    archive.start_dir = archive.fp.tell()
+    archive.filelist.append(info)
+    archive.NameToInfo[info.filename] = info
+    archive._didModify = True  # noqa: SLF001 - see _write_precompressed
 
 
 def _batches(sized: list[tuple[Entry, int]], threads: int
@@ -275,40 +414,6 @@ def _read_and_compress(entry: Entry, size: int, level: int) -> tuple[bytes, byte
 
 def _changed(entry: Entry) -> PackageError:
     return PackageError(f"{_shown(entry.arcname)} changed size while it was being zipped")
-
-
-def _write_streamed(archive: zipfile.ZipFile, info: zipfile.ZipInfo, entry: Entry,
-                    level: int) -> None:
-    """Deflate the file chunk by chunk after a placeholder header, then write the real
-    header over it: the same bytes as `_write_precompressed` gives, in bounded memory."""
-    if info.file_size >= zipfile.ZIP64_LIMIT:
-        raise PackageError(f"{_shown(entry.arcname)} is too large for a Lambda zip")
-    fp = archive.fp
-    info.header_offset = fp.tell()
-    info.CRC, info.compress_size = 0, 0
-    fp.write(info.FileHeader(zip64=False))
-    compressor, crc, read, written = zlib.compressobj(level, zlib.DEFLATED, -15), 0, 0, 0
-    with open(entry.path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            crc, read = zlib.crc32(chunk, crc), read + len(chunk)
-            if read > info.file_size:
-                raise _changed(entry)
-            out = compressor.compress(chunk)
-            fp.write(out)
-            written += len(out)
-    out = compressor.flush()
-    fp.write(out)
-    if read != info.file_size:
-        raise _changed(entry)
-    info.CRC, info.compress_size = crc, written + len(out)
-    end = fp.tell()
-    fp.seek(info.header_offset)
-    fp.write(info.FileHeader(zip64=False))
-    fp.seek(end)
-    archive.start_dir = end
-    archive.filelist.append(info)
-    archive.NameToInfo[info.filename] = info
-    archive._didModify = True  # noqa: SLF001 - see _write_precompressed
 
 
 def _write_precompressed(archive: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes,

@@ -26,6 +26,8 @@ _found: dict[str, str | None] = {}
 
 def find_python(version: str, uv: str | None = None) -> str | None:
     """The path of a CPython `version` ("3.12") interpreter, or None when there is none."""
+    if version not in _found and f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        _found[version] = sys.executable  # this interpreter: nothing to run to know
     if version not in _found:
         _found[version] = next((path for path in _candidates(version, uv)
                                 if _is_version(path, version)), None)
@@ -34,8 +36,6 @@ def find_python(version: str, uv: str | None = None) -> str | None:
 
 
 def _candidates(version: str, uv: str | None):
-    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
-        yield sys.executable
     if uv:
         found = _run([uv, "python", "find", "--no-python-downloads", "--no-project",
                       "--no-config", version])

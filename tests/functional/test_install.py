@@ -358,7 +358,7 @@ def test_uv_command_for_a_cross_platform_install(repo, tmp_path):
     assert argv[1:3] == ["pip", "install"]
     assert argv[argv.index("--target") + 1] == str(tmp_path / "site")
     assert argv[argv.index("--cache-dir") + 1] == str(tmp_path / "cache")
-    assert {"--link-mode=copy", "--no-compile-bytecode"} <= set(argv)
+    assert {"--link-mode=hardlink", "--no-compile-bytecode"} <= set(argv)
     assert argv[argv.index("--python-platform") + 1] == "x86_64-manylinux_2_17"
     assert argv[argv.index("--python-version") + 1] == "3.11"
     assert argv[argv.index("--only-binary") + 1] == ":all:"
@@ -809,3 +809,32 @@ def test_the_installers_own_errors_name_the_users_line_not_the_copy(repo, tmp_pa
     assert (failure.value.file, failure.value.line) == ("sub/more.txt", 4)
     assert "requirements-1.txt" not in str(failure.value)
     assert "in `sub/more.txt:4`" in str(failure.value)
+
+
+@pytest.mark.network
+def test_stripping_and_compiling_a_hardlinked_install_leaves_uvs_cache_intact(pypi):
+    # uv hardlinks from its cache into the target: every later step must replace or delete
+    # a file, never edit one in place, or the next build would install the edited copy.
+    import base64
+    import csv
+    import hashlib
+
+    from builder.bytecode import compile_bytecode
+
+    result, site = pypi("hardlinked", "PyYAML\nidna\nrequests\n")  # urllib3: left out
+    assert result.left_out == ("urllib3",)
+    strip_tree(site, exclude=["idna/codec.py"])
+    compile_bytecode(site, "/opt/python")
+    linked = [p for p in site.rglob("*") if p.is_file() and p.stat().st_nlink > 1]
+    assert linked  # the install did hardlink (else this test proves nothing)
+    checked = 0
+    for record in pypi.cache.glob("archive-v0/*/*.dist-info/RECORD"):
+        root = record.parent.parent
+        for row in csv.reader(record.read_text().splitlines()):
+            if len(row) < 2 or not row[1].startswith("sha256="):
+                continue
+            digest = base64.urlsafe_b64encode(hashlib.sha256((root / row[0]).read_bytes())
+                                              .digest()).rstrip(b"=").decode()
+            assert digest == row[1].removeprefix("sha256="), f"{root.name}/{row[0]} was edited"
+            checked += 1
+    assert checked > 100
