@@ -4,8 +4,9 @@
             [--only KEY ...]
         what `lambda3 build DIR --workdir W --out O [--only KEY]` does, plus the step timings
     python -m benchmarks.lambda3_build install --installer uv|pip --requirements R
-            --dest D --cache C --runtime python3.11
-        builder.install.install_requirements alone, with the installer forced
+            --dest D --cache C --runtime python3.11 [--link-mode copy]
+        builder.install.install_requirements alone, with the installer forced (and uv's
+        link mode, for measuring)
     python -m benchmarks.lambda3_build deploy --event EVENT.json
         builder.handler.lambda_handler(event), as a warm builder would run it
 """
@@ -35,10 +36,18 @@ def _install(args: argparse.Namespace) -> dict:
     from builder.runtimes import make_target
 
     requirements = Path(args.requirements).resolve()
+    runner = None
+    if args.link_mode:
+        from builder.install import run_command
+
+        def runner(argv, env, cwd):
+            mode = f"--link-mode={args.link_mode}"
+            return run_command([mode if a.startswith("--link-mode=") else a for a in argv],
+                               env, cwd)
     started = time.perf_counter()
     result = install_requirements([requirements], Path(args.dest), make_target(args.runtime),
                                   cache_dir=Path(args.cache), repo_root=requirements.parent,
-                                  installer=args.installer)
+                                  installer=args.installer, runner=runner)
     return {**asdict(result), "seconds": time.perf_counter() - started}
 
 
@@ -63,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     install.add_argument("--dest", required=True)
     install.add_argument("--cache", required=True)
     install.add_argument("--runtime", default="python3.11")
+    install.add_argument("--link-mode", choices=("copy", "hardlink"))
     deploy = sub.add_parser("deploy")
     deploy.add_argument("--event", required=True)
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import action_overhead, monorepo
+from benchmarks import action_overhead, cold_levers, monorepo
 from benchmarks import levers as lever_runs
 from benchmarks.deploy import run_deploys
 from benchmarks.measure import (
@@ -65,8 +65,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, help="seconds one build may take before it "
                         "is killed and reported as failed (default 240, --quick 90)")
     parser.add_argument("--only", choices=("cold", "deploy", "determinism", "levers", "action",
-                                           "monorepo"),
+                                           "monorepo", "cold-levers"),
                         action="append", help="run only these sections (repeatable)")
+    parser.add_argument("--project", choices=NAMES, action="append",
+                        help="cold builds of these projects only (default: all)")
     parser.add_argument("--deploy-project", choices=NAMES, action="append",
                         help="project(s) for the redeploy section (default: web and data, "
                         "--quick: web)")
@@ -182,6 +184,14 @@ def deploy_section(args, projects: dict[str, Path], work: Path) -> dict:
                           prefer_builder_function=not args.no_builder_function,
                           in_process=() if args.quick else ("web",), log=log)
     return results
+
+
+def cold_levers_section(args, projects: dict[str, Path], work: Path, results: dict) -> None:
+    """The web set's cold build: its steps, and each cold-build lever on vs off."""
+    found = cold_levers.run(projects["web"], "web", work, pypi_env,
+                            repeats=1 if args.quick else 5, timeout=args.timeout, log=log)
+    results["cold_steps"] = found["steps"]
+    results["levers"] = results.get("levers", []) + found["rows"]
 
 
 def levers_section(args, projects: dict[str, Path], cold: dict, work: Path) -> list[dict]:
@@ -313,14 +323,15 @@ def profile(project_name: str, args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one branch per section
     args = parse_args(argv)
     if args.profile:
         return profile(args.profile, args)
-    sections = set(args.only or ("cold", "deploy", "determinism", "levers", "action",
-                                 "monorepo"))
+    sections = set(args.only or ("cold", "deploy", "determinism", "levers", "cold-levers",
+                                 "action", "monorepo"))
     started = time.perf_counter()
     projects = project_dirs()
+    cold_projects = {k: v for k, v in projects.items() if k in (args.project or NAMES)}
     work = CACHE / "work"
     shutil.rmtree(work, ignore_errors=True)
     results: dict = {"schema": 1, "notes": list(NOTES)}
@@ -329,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     if "cold" in sections:
         bench = ColdBench(args, work / "cold")
         sam = bench.sam
-        cold = bench.run(projects)
+        cold = bench.run(cold_projects)
         results["cold"] = cold
     if "deploy" in sections:
         results["deploy"] = deploy_section(args, projects, work / "deploy")
@@ -341,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         results["determinism"] = determinism_section(args, projects, cold, work / "determinism")
     if "levers" in sections:
         results["levers"] = levers_section(args, projects, cold, work / "levers")
+    if "cold-levers" in sections:
+        cold_levers_section(args, projects, work / "cold-levers", results)
     if "action" in sections:  # the GitHub Action's start-up, old way vs new way
         results["action"] = action_overhead.measure(args.runs, log=lambda t: log(f"action {t}"))
     if "monorepo" in sections:  # five functions together against one build each
