@@ -3,7 +3,6 @@ cold build's step times (where the time goes), then each change measured side by
 the same installed tree or with the same empty caches, alternating on and off.
 
 - large files deflated on the pool (`make_zip`) instead of on the writer thread;
-- the extension modules deflated while strip runs (`EarlyDeflate`) instead of after it;
 - uv hardlinking from its cache into the target instead of copying.
 """
 from __future__ import annotations
@@ -59,28 +58,6 @@ def large_files_lever(site: Path, name: str, work: Path, *, repeats: int) -> dic
                                                             "; BYTES DIFFER")}
 
 
-def early_deflate_lever(site: Path, name: str, work: Path, *, repeats: int) -> dict:
-    from builder.package import EarlyDeflate, make_zip, walk_entries
-    from builder.strip import strip_tree
-
-    def timed(early_start: bool) -> float:
-        tree = work / "early" / "python"
-        shutil.rmtree(tree.parent, ignore_errors=True)
-        shutil.copytree(site, tree)
-        started = time.perf_counter()
-        early = EarlyDeflate(tree, work) if early_start else None
-        strip_tree(tree)
-        make_zip(walk_entries(tree, "python"), work / f"early-{early_start}.zip", early=early)
-        if early:
-            early.close()
-        return time.perf_counter() - started
-
-    on, off = _alternate(repeats, lambda: timed(True), lambda: timed(False))
-    return {"name": f"extension modules deflated while strip runs ({name})", "on_s": on,
-            "off_s": off, "how": "strip_tree then make_zip of a copy of the dependency tree, "
-                                 "with EarlyDeflate started before strip vs without"}
-
-
 def link_mode_lever(project: Path, name: str, work: Path, env: dict[str, str], *,
                     repeats: int, timeout: float) -> dict:
     requirements = project / "deps" / "requirements.txt"
@@ -111,7 +88,7 @@ def link_mode_lever(project: Path, name: str, work: Path, env: dict[str, str], *
 
 def run(project: Path, name: str, work: Path, env_for: Callable[[Path], dict[str, str]], *,
         repeats: int, timeout: float, log: Callable[[str], None] = print) -> dict:
-    """The cold build's steps and the three lever rows for one project."""
+    """The cold build's steps and the lever rows for one project."""
     cold = cold_steps(project, work / "cold", env_for(work / "cold" / "caches"),
                       timeout=timeout)
     if "error" in cold:
@@ -119,7 +96,6 @@ def run(project: Path, name: str, work: Path, env_for: Callable[[Path], dict[str
                                          "error": cold["error"]}]}
     log(f"cold levers: {name}: one cold build {cold['seconds']:.2f} s, steps {cold['steps']}")
     rows = [large_files_lever(cold["site"], name, work, repeats=repeats),
-            early_deflate_lever(cold["site"], name, work, repeats=repeats),
             link_mode_lever(project, name, work, env_for(work / "link-caches"),
                             repeats=repeats, timeout=timeout)]
     for row in rows:

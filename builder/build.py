@@ -23,7 +23,6 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,7 +30,6 @@ from urllib.parse import urlsplit
 from builder import limits
 from builder.errors import InstallError, LimitError, SpecError
 from builder.package import (
-    EarlyDeflate,
     Entry,
     ZipStats,
     ensure_free_space,
@@ -344,12 +342,11 @@ def _install_dependencies(ctx: _Context, deps, inputs: _DepsInputs, dest: Path) 
              result.mode)
     if result.left_out:
         log.info("dependencies: left to the runtime: %s", ", ".join(result.left_out))
-    early = EarlyDeflate(site, dest.parent)  # the extension modules deflate while strip runs
     with ctx.timings.step("strip"):
         stripped = strip_tree(site, keep=deps.keep, exclude=deps.exclude) if deps.strip else None
     compiled = _compile_dependencies(ctx, site) if deps.bytecode else None
-    with ctx.timings.step("package"), closing(early):
-        stats = make_zip(walk_entries(site, "python", bytecode=bool(compiled)), dest, early=early)
+    with ctx.timings.step("package"):
+        stats = make_zip(walk_entries(site, "python", bytecode=bool(compiled)), dest)
     log.info("dependencies: %d files, %s zipped, %s unzipped", stats.files,
              limits.human(stats.size), limits.human(stats.unzipped_size))
     info = asdict(result)

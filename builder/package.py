@@ -128,15 +128,14 @@ def _compress(data: bytes, level: int) -> bytes:
 def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None,
              level: int = COMPRESS_LEVEL,
              max_unzipped: int | None = limits.UNZIPPED_LIMIT,
-             early: EarlyDeflate | None = None, large_on_pool: bool = True) -> ZipStats:
+             large_on_pool: bool = True) -> ZipStats:
     """Write `entries` to `dest` reproducibly; files are compressed on several threads
     (zlib releases the GIL) while the archive is written in sorted order, large ones into
-    bounded spools; those `early` deflated already (unchanged since) are taken from it.
-    The deflate `level` is part of the bytes: lambda3 always uses COMPRESS_LEVEL, so that
-    the same content gives the same CodeSha256 (other levels, and `large_on_pool=False`,
-    the writer deflating large files itself, are for measuring). Over `max_unzipped` bytes
-    (from the file sizes) is a LimitError and too little free space a PackageError, both
-    before anything is read."""
+    bounded spools. The deflate `level` is part of the bytes: lambda3 always uses
+    COMPRESS_LEVEL, so that the same content gives the same CodeSha256 (other levels, and
+    `large_on_pool=False`, the writer deflating large files itself, are for measuring).
+    Over `max_unzipped` bytes (from the file sizes) is a LimitError and too little free
+    space a PackageError, both before anything is read."""
     ordered = _sorted_unique(entries)
     sizes = [_size_of(entry) for entry in ordered]
     if max_unzipped is not None:
@@ -146,7 +145,7 @@ def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None
                       f"writing {dest.name}")
     try:
         threads = max(1, threads or zip_threads())
-        unzipped = _write_zip(ordered, sizes, dest, threads, level, early,
+        unzipped = _write_zip(ordered, sizes, dest, threads, level,
                               ahead=threads if large_on_pool else 0)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -157,7 +156,7 @@ def make_zip(entries: Sequence[Entry], dest: Path, *, threads: int | None = None
 
 
 def _write_zip(ordered: list[Entry], sizes: list[int], dest: Path, threads: int,
-               level: int, early: EarlyDeflate | None = None, *, ahead: int = 1) -> int:
+               level: int, *, ahead: int = 1) -> int:
     """Every file is deflated on the pool, large ones (over SMALL_FILE) first and into
     spooled buffers, at most `ahead` of them ahead of the writer: the biggest file is then
     compressed while the rest are, on every core, instead of on the writer's (`ahead=0`)."""
@@ -166,7 +165,7 @@ def _write_zip(ordered: list[Entry], sizes: list[int], dest: Path, threads: int,
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
             ThreadPoolExecutor(max_workers=threads) as pool:
         large = _LargeFiles(pool, [(e, n) for e, n in sized if n > SMALL_FILE], ahead,
-                            level, dest.parent, early)
+                            level, dest.parent)
         for batch in _batches(sized, threads):
             small = {entry.arcname: pool.submit(_read_and_compress, entry, size, level)
                      for entry, size in batch if size <= SMALL_FILE}
@@ -184,13 +183,10 @@ class _LargeFiles:
     """Deflates the large files on the pool in archive order, `ahead` at a time."""
 
     def __init__(self, pool: ThreadPoolExecutor, sized: list[tuple[Entry, int]], ahead: int,
-                 level: int, spool_dir: Path, early: EarlyDeflate | None) -> None:
+                 level: int, spool_dir: Path) -> None:
         self.pool, self.level, self.spool_dir = pool, level, spool_dir
         self.running: dict[str, Future] = {}
-        claimed = {e.arcname: early.claim(e, n, level) for e, n in sized} if early else {}
-        self.running.update({name: job for name, job in claimed.items() if job})
-        self.pending = [(e, n) for e, n in sized if not claimed.get(e.arcname)]
-        self.ahead = ahead
+        self.pending, self.ahead = list(sized), ahead
         for _ in range(ahead):
             self._submit_next()
 
@@ -209,60 +205,6 @@ class _LargeFiles:
         if self.ahead:
             self._submit_next()
         return result
-
-
-class EarlyDeflate:
-    """The large extension modules (`*.so`, over SMALL_FILE) of a tree, deflated in the
-    background from now on, biggest first, while the tree is still being finished (strip
-    never touches an extension module): `make_zip(early=...)` takes each one whose file is
-    unchanged (same size and mtime) and compresses the rest itself. Same bytes either way.
-    `close()` ends it and drops what was not taken."""
-
-    def __init__(self, root: Path, spool_dir: Path, *, level: int = COMPRESS_LEVEL,
-                 threads: int | None = None) -> None:
-        self.level = level
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads or zip_threads()))
-        self._jobs: dict[Path, tuple[os.stat_result, Future]] = {}
-        found = [(path.stat(), path) for path in _extension_modules(root)]
-        for info, path in sorted(found, key=lambda found: -found[0].st_size):
-            if info.st_size > SMALL_FILE:
-                job = self._pool.submit(_compress_to_spool, Entry(path.name, path),
-                                        info.st_size, level, spool_dir)
-                self._jobs[path] = (info, job)
-
-    def claim(self, entry: Entry, size: int, level: int) -> Future | None:
-        """The deflate job of `entry`'s file if it is one and unchanged, else None."""
-        info, job = self._jobs.pop(Path(entry.path), (None, None))
-        try:
-            now = os.stat(entry.path)
-        except OSError:
-            now = None
-        if job is None or level != self.level or now is None or (now.st_size, now.st_mtime_ns) \
-                != (info.st_size, info.st_mtime_ns) or size != info.st_size:
-            _drop(job)
-            return None
-        return job
-
-    def close(self) -> None:
-        for _, job in self._jobs.values():
-            _drop(job)
-        self._jobs.clear()
-        self._pool.shutdown(wait=True)
-
-
-def _extension_modules(root: Path) -> Iterator[Path]:
-    for directory, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(directory, name)
-            if (name.endswith(".so") or ".so." in name) and not path.is_symlink():
-                yield path
-
-
-def _drop(job: Future | None) -> None:
-    """Cancel a deflate job, or close the spool it made."""
-    if job is not None and not job.cancel() and job.exception() is None:
-        job.result()[2].close()
 
 
 def _compress_to_spool(entry: Entry, size: int, level: int, spool_dir: Path
