@@ -44,6 +44,7 @@ class BootstrapConfig:
     pass_roles: tuple[str, ...] = ()
     github_repo: str | None = None
     github_ref: str = "*"
+    github_releases: bool = False  # the deploy role may also drive rollouts, promote, prune
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS  # git hosts requests may name
     codeartifact: tuple[str, ...] = ()  # DOMAIN/REPOSITORY the builder may read packages from
 
@@ -100,5 +101,6 @@ def make_desired(config: BootstrapConfig, where: Account, code: BuilderCode) -> 
     )
     github = None
     if config.github_repo:
-        github = github_spec(where, config.name, config.github_repo, config.github_ref)
+        github = github_spec(where, config.name, config.github_repo, config.github_ref,
+                             releases=config.allow if config.github_releases else ())
     return Desired(role, bucket, function, github, scoped)

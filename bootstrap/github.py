@@ -25,13 +25,14 @@ ACTION_REPOSITORY = "acme/lambda3"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def github_spec(where: Account, builder: str, repo: str, ref_pattern: str = "*") -> GithubSpec:
+def github_spec(where: Account, builder: str, repo: str, ref_pattern: str = "*", *,
+                releases: tuple[str, ...] = ()) -> GithubSpec:
     provider = oidc_provider_arn(where)
     name = deploy_role_name(builder, repo)
     role = RoleSpec(
         kind="deploy role", name=name, arn=where.role_arn(name),
         trust=github_trust_policy(provider, repo, ref_pattern),
-        policy=deploy_role_policy(where, builder),
+        policy=deploy_role_policy(where, builder, releases),
         description=f"lambda3: GitHub Actions of {repo} ({ref_pattern}) may invoke {builder}",
     )
     return GithubSpec(PROVIDER_URL, provider, GITHUB_AUDIENCE, THUMBPRINTS, role)

@@ -282,10 +282,35 @@ def github_trust_policy(provider_arn: str, repo: str, ref_pattern: str = "*") ->
     }]}
 
 
-def deploy_role_policy(where: Account, builder: str) -> dict[str, Any]:
-    """The deploy role may invoke the builder and read its log; nothing else."""
-    return {"Version": VERSION, "Statement": [
+RELEASE_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:InvokeFunction",
+                   "lambda:GetFunction", "lambda:GetFunctionConfiguration",
+                   "lambda:ListAliases", "lambda:ListVersionsByFunction",
+                   "lambda:DeleteFunction", "lambda:DeleteAlias")
+RELEASE_LAYER_ACTIONS = ("lambda:ListLayerVersions", "lambda:GetLayerVersion",
+                         "lambda:DeleteLayerVersion")
+RELEASE_READ_ACTIONS = ("lambda:ListFunctions", "cloudwatch:DescribeAlarms",
+                        "cloudwatch:GetMetricStatistics")
+
+
+def deploy_role_policy(where: Account, builder: str,
+                       releases: Sequence[str] = ()) -> dict[str, Any]:
+    """The deploy role may invoke the builder and read its log. With `releases` (the
+    builder's allow-list, from `--github-releases`) it may also drive the steps after a
+    build on those functions: rollouts (alias weights, checks, alarms and metrics),
+    promotion and pruning; never on the builder itself."""
+    statements = [
         _statement("InvokeBuilder", ["lambda:InvokeFunction"],
                    [where.arn("lambda", f"function:{builder}")]),
         _statement("ReadBuilderLog", READ_LOG_ACTIONS, log_group_arns(where, builder)),
-    ]}
+    ]
+    if releases:
+        builder_arn = where.arn("lambda", f"function:{builder}")
+        statements += [
+            _statement("Releases", RELEASE_ACTIONS, function_arns(where, releases)),
+            _statement("ReleaseLayers", RELEASE_LAYER_ACTIONS, layer_arns(where, releases)),
+            _statement("ReleaseReads", RELEASE_READ_ACTIONS, ["*"]),
+            _statement("NotTheBuilder", [a for a in RELEASE_ACTIONS
+                                         if a != "lambda:InvokeFunction"],
+                       [builder_arn, f"{builder_arn}:*"], effect="Deny"),
+        ]
+    return {"Version": VERSION, "Statement": statements}

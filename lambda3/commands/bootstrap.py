@@ -49,6 +49,9 @@ def add_parser(subparsers, summary: str) -> None:
                    "(build file: layers.dependencies.codeartifact); repeat for more")
     p.add_argument("--github-repo", metavar="OWNER/REPO",
                    help="set up GitHub OIDC trust: a deploy role for this repository")
+    p.add_argument("--github-releases", action="store_true",
+                   help="let the GitHub deploy role also drive rollouts, promote and prune "
+                   "on the allow-listed functions (never the builder)")
     p.add_argument("--github-ref", metavar="REF_PATTERN",
                    help="limit the deploy role to these subjects, e.g. ref:refs/heads/main "
                    "or environment:prod (default: * = any ref of the repository)")
@@ -63,11 +66,14 @@ def config_from(args: argparse.Namespace):
 
     if args.github_ref and not args.github_repo:
         raise RequestError("--github-ref needs --github-repo")
+    if getattr(args, "github_releases", False) and not args.github_repo:
+        raise RequestError("--github-releases needs --github-repo")
     return BootstrapConfig(
         name=args.name, runtime=args.runtime, architecture=args.architecture,
         bucket=args.bucket, allow=tuple(args.allow or ("*",)),
         pass_roles=tuple(args.pass_role or ()), github_repo=args.github_repo,
         github_ref=args.github_ref or "*",
+        github_releases=bool(getattr(args, "github_releases", False)),
         allowed_hosts=tuple(host.lower() for host in args.allow_host) or DEFAULT_ALLOWED_HOSTS,
         codeartifact=tuple(args.codeartifact),
     ).validate()

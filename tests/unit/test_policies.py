@@ -410,3 +410,18 @@ def test_a_refused_self_install_is_retried_once_after_a_policy_change():
         toolchain(ScriptedBuilder(DENIED, INSTALLED))  # no policy change: no retry
     with pytest.raises(ToolchainError, match="AccessDenied"):
         toolchain(ScriptedBuilder(DENIED, DENIED), retry=lambda: None)
+
+
+def test_with_releases_the_deploy_role_drives_rollouts_but_never_touches_the_builder():
+    policy = deploy_role_policy(WHERE, "lambda3-builder", ("app-*",))
+    base = "arn:aws:lambda:eu-west-1:123456789012:function:"
+    for action in ("lambda:UpdateAlias", "lambda:GetAlias", "lambda:DeleteFunction"):
+        assert allowed(policy, action, base + "app-api:live")
+        assert not allowed(policy, action, base + "lambda3-builder")
+        assert not allowed(policy, action, base + "billing")
+    assert allowed(policy, "lambda:InvokeFunction", base + "lambda3-builder")
+    assert allowed(policy, "lambda:InvokeFunction", base + "app-api:7")  # pre-traffic checks
+    assert allowed(policy, "cloudwatch:DescribeAlarms", "*")
+    assert allowed(policy, "lambda:DeleteLayerVersion",
+                   "arn:aws:lambda:eu-west-1:123456789012:layer:app-api-dependencies:3")
+    assert not allowed(policy, "lambda:UpdateFunctionCode", base + "app-api")
