@@ -40,6 +40,11 @@ def add_parser(subparsers, summary: str) -> None:
                    "(repeatable; default: all)")
     p.add_argument("--rollout", help="all-at-once, canary <percent> <minutes> or linear "
                    "<percent> every <minutes> (default: the build file's rollout)")
+    p.add_argument("--allow-older", action="store_true",
+                   help="move the alias even to an older build than the one it points at")
+    p.add_argument("--index-credentials-env", metavar="VAR",
+                   help="environment variable holding private index credentials as JSON "
+                   '{"host": "user:password"} (default: LAMBDA3_INDEX_CREDENTIALS)')
     p.add_argument("--local-builder", action="store_true",
                    help="run the builder in this process instead of invoking it")
     p.add_argument("--json", action="store_true", help="print the builder's result as JSON")
@@ -142,6 +147,37 @@ class _RemoteLog:
             Path(self.path).write_text("\n".join(self.lines) + "\n", encoding="utf-8")
 
 
+def index_credentials(var: str | None, environ=None) -> tuple[tuple[str, str], ...]:
+    """Private index credentials from `var` (default LAMBDA3_INDEX_CREDENTIALS): a JSON
+    object of host -> "user:password". They travel as the request's secret field only."""
+    import json
+    import os
+
+    from builder.errors import RequestError
+    from builder.redact import REDACTOR
+
+    environ = os.environ if environ is None else environ
+    name = var or "LAMBDA3_INDEX_CREDENTIALS"
+    text = (environ.get(name) or "").strip()
+    if not text:
+        if var:
+            raise RequestError(f"--index-credentials-env {var}: the variable {var} is not set",
+                               hint='set it to JSON such as {"pypi.example.com": "user:pass"}')
+        return ()
+    try:
+        found = json.loads(text)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and ":" in v for k, v in found.items()):
+        raise RequestError(f"{name} must be a JSON object of host to \"user:password\"",
+                           hint='e.g. {"pypi.example.com": "deploy:s3cret"}')
+    for value in found.values():
+        REDACTOR.add(value.partition(":")[2])
+        REDACTOR.add(value)
+    return tuple(sorted(found.items()))
+
+
 def build_request(settings, action: str) -> BuildRequest:
     return BuildRequest(
         action=action, repository=settings.repository, ref=settings.ref,
@@ -156,7 +192,10 @@ def _execute(settings, args, action: str, log: _RemoteLog) -> BuildResult:
 
     clients = connect(settings.aws)
     request = replace(build_request(settings, action), rollout=getattr(args, "rollout", None),
-                      functions=tuple(getattr(args, "only", None) or ()))
+                      functions=tuple(getattr(args, "only", None) or ()),
+                      allow_older=bool(getattr(args, "allow_older", False)),
+                      index_credentials=index_credentials(
+                          getattr(args, "index_credentials_env", None)))
     if args.local_builder:
         return run_local(request, clients)
     from lambda3.remote import invoke_builder

@@ -49,3 +49,47 @@ def test_the_confirmed_commit_is_the_one_deployed(aws, git_server, make_repo, tm
     described = aws.client("lambda").get_function_configuration(
         FunctionName="pinned", Qualifier=version["FunctionVersion"])["Description"]
     assert shown[:12] in described and pushed[0][:12] not in described
+
+
+def test_index_credentials_come_from_the_environment_as_the_secret_field(monkeypatch):
+    import pytest
+
+    from builder.errors import RequestError
+    from lambda3.commands.deploy import index_credentials
+
+    env = {"CREDS": '{"pypi.example.com": "deploy:s3cr3t-canary"}'}
+    assert index_credentials("CREDS", env) == (("pypi.example.com", "deploy:s3cr3t-canary"),)
+    assert index_credentials(None, {}) == ()
+    with pytest.raises(RequestError, match="CREDS must be a JSON object"):
+        index_credentials("CREDS", {"CREDS": '["x"]'})
+    with pytest.raises(RequestError, match="is not set"):
+        index_credentials("NOPE", {})
+    from builder.contract import BuildRequest
+    request = BuildRequest(repository="r", function="f",
+                           index_credentials=index_credentials("CREDS", env))
+    assert "s3cr3t-canary" not in repr(request)
+
+
+def test_allow_older_moves_an_alias_back(aws, git_server, make_repo, tmp_path, monkeypatch,
+                                         git_token, capsys):
+    role = aws.lambda_role()
+    spec = (f"function:\n  runtimes: [python3.11]\n  handler: app.handler\n  role: {role}\n"
+            "  files: [app.py]\n")
+    repo = make_repo({"app.py": APP % 1, "build.yaml": spec})
+    old = repo.commit("old")
+    repo.commit("new", files={"app.py": APP % 2})
+    url = git_server.add_repo("acme/older", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("LAMBDA3_TOKEN", git_token)
+    monkeypatch.chdir(tmp_path)
+    base = ["deploy", "--local-builder", "--endpoint-url", aws.endpoint_url, "-g", url,
+            "-f", "older", "-a", "live", "-y"]
+    assert main(base + ["-b", "main"]) == 0
+    capsys.readouterr()
+    assert main(base + ["-b", old]) == 1
+    assert "--allow-older" in capsys.readouterr().err
+    assert main(base + ["-b", old, "--allow-older"]) == 0
+    alias = aws.client("lambda").get_alias(FunctionName="older", Name="live")
+    described = aws.client("lambda").get_function_configuration(
+        FunctionName="older", Qualifier=alias["FunctionVersion"])["Description"]
+    assert old[:12] in described
