@@ -48,6 +48,8 @@ class ActionSettings:
     publish: bool = True
     dry_run: bool = False
     rollout: str | None = None  # a strategy; none: the build file's
+    allow_older: bool = False
+    index_credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     promote_from: str | None = None  # an alias: promote its version to `alias`, no build
     builder_timeout: int = 900
     endpoint_url: str | None = None
@@ -91,6 +93,8 @@ class ActionSettings:
             publish=parse_bool(get("LAMBDA3_PUBLISH"), "publish", default=True),
             dry_run=parse_bool(get("LAMBDA3_DRY_RUN"), "dry-run", default=False),
             rollout=get("LAMBDA3_ROLLOUT"), promote_from=get("LAMBDA3_PROMOTE_FROM"),
+            allow_older=parse_bool(get("LAMBDA3_ALLOW_OLDER"), "allow-older", default=False),
+            index_credentials=_index_credentials(environ),
             builder_timeout=_integer(get("LAMBDA3_BUILDER_TIMEOUT"), "builder-timeout", 900),
             endpoint_url=get("LAMBDA3_ENDPOINT_URL"),
             output_path=get("GITHUB_OUTPUT"),
@@ -106,7 +110,18 @@ class ActionSettings:
             action="plan" if self.dry_run else "build", repository=self.repository,
             ref=self.ref, token=self.github_token or None, function=self.function_name,
             build_file=self.build_file, components=self.components, alias=self.alias,
-            publish=self.publish, rollout=self.rollout, functions=self.functions)
+            publish=self.publish, rollout=self.rollout, functions=self.functions,
+            allow_older=self.allow_older, index_credentials=self.index_credentials)
+
+
+def _index_credentials(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    from lambda3.commands.deploy import index_credentials
+
+    try:
+        return index_credentials(None, environ)
+    except Lambda3Error as error:
+        raise SettingsError("the input index-credentials is not JSON of host to "
+                            "\"user:password\"", hint=error.hint) from None
 
 
 def parse_components(text: str) -> tuple[str, ...]:
@@ -190,6 +205,9 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
     `http` is the OIDC token fetch (`oidc.HttpGet`, default urllib)."""
     out = stream or sys.stdout
     toolkit.add_mask(settings.github_token, stream=out)
+    for _, credential in settings.index_credentials:
+        toolkit.add_mask(credential, stream=out)
+        toolkit.add_mask(credential.partition(":")[2], stream=out)
     try:
         clients, account = _clients(settings, out=out, http=http, make_session=make_session,
                                     ambient=ambient or {}, sleep=sleep)

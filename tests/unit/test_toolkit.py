@@ -242,3 +242,21 @@ def test_settings_take_the_configure_aws_credentials_inputs():
                                      "LAMBDA3_ALLOWED_ACCOUNT_IDS": "1234"})
     with pytest.raises(SettingsError, match="AWS_REGION"):
         ActionSettings.from_environ(base)
+
+
+def test_allow_older_and_index_credentials_reach_the_request_and_are_masked():
+    settings = ActionSettings.from_environ({
+        "LAMBDA3_AWS_REGION": "us-east-1", "LAMBDA3_FUNCTION_NAME": "f",
+        "LAMBDA3_REPOSITORY": "https://example.com/r.git", "LAMBDA3_REF": "main",
+        "LAMBDA3_ALLOW_OLDER": "true",
+        "LAMBDA3_INDEX_CREDENTIALS": '{"pypi.example.com": "ci:idx-canary-123"}',
+    })
+    request = settings.request()
+    assert request.allow_older is True
+    assert request.index_credentials == (("pypi.example.com", "ci:idx-canary-123"),)
+    assert "idx-canary-123" not in repr(settings) + repr(request)
+    with pytest.raises(SettingsError, match="index-credentials"):
+        ActionSettings.from_environ({
+            "LAMBDA3_AWS_REGION": "us-east-1", "LAMBDA3_FUNCTION_NAME": "f",
+            "LAMBDA3_REPOSITORY": "https://example.com/r.git", "LAMBDA3_REF": "main",
+            "LAMBDA3_INDEX_CREDENTIALS": "not json"})
