@@ -59,8 +59,10 @@ _NO_USABLE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)((?:[<>=!~]=?[^\s,]+,?)*) 
 _NOT_COMPATIBLE = re.compile(r"The built wheel `([A-Za-z0-9_.]+)-[^`]*\.whl` is not compatible")
 _HASH_MISMATCH = re.compile(r"Hash mismatch for `([^`]+)`"
                             r"|^\s+([A-Za-z0-9][A-Za-z0-9._-]*==\S+) from \S+", re.MULTILINE)
-_FAILED_BUILD = re.compile(r"Failed to build `([A-Za-z0-9][A-Za-z0-9._-]*)(?:==| @ )"
-                           r"|Failed building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*)")
+# uv wraps a long line: "Failed to build `name @" may end the line, its path on the next.
+_FAILED_BUILD = re.compile(r"Failed to build `([A-Za-z0-9][A-Za-z0-9._-]*)(?:==| @(?:\s|$))"
+                           r"|Failed building wheel for ([A-Za-z0-9][A-Za-z0-9._-]*)",
+                           re.MULTILINE)
 
 
 @dataclass(frozen=True)

@@ -222,3 +222,12 @@ def test_a_pure_python_sdist_builds_for_another_cpu_and_python(build):
     result, site = build({"requirements.txt": "docopt==0.6.2\n"}, target=PY313_ARM)
     assert result.from_source == ("docopt",) and result.without_extensions == ()
     assert incompatible_distributions(site, PY313_ARM) == []
+
+
+def test_a_failed_build_is_recognised_when_uv_wraps_its_line():
+    from builder.install import _FAILED_BUILD
+
+    wrapped = ("error: Failed to build `broken @\n  file:///tmp/a/very/long/path/broken`\n"
+               "  Caused by: The build backend returned an error\n")
+    assert [a or b for a, b in _FAILED_BUILD.findall(wrapped)] == ["broken"]
+    assert [a or b for a, b in _FAILED_BUILD.findall("Failed to build `x==1.0`")] == ["x"]
