@@ -23,7 +23,7 @@ from pathlib import Path
 def _build(args: argparse.Namespace) -> dict:
     from builder.build import BuildOptions, build
 
-    output = build(BuildOptions(source=args.source, workdir=Path(args.workdir),
+    output = build(BuildOptions(repository=args.source, workdir=Path(args.workdir),
                                 out_dir=Path(args.out), refresh=args.refresh,
                                 functions=tuple(args.only)))
     return output.to_json()

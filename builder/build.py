@@ -52,7 +52,7 @@ MIN_INSTALL_SPACE = 64 * limits.MB  # free in the work dir before an install sta
 
 @dataclass(frozen=True)
 class BuildOptions:
-    source: str
+    repository: str  # an https git URL, or a local path on a laptop
     workdir: Path
     ref: str | None = None
     out_dir: Path | None = None
@@ -71,7 +71,7 @@ class BuildOptions:
     @property
     def repository_key(self) -> str:
         """Which repository this is, without credentials: see `repository_key`."""
-        return repository_key(self.source)
+        return repository_key(self.repository)
 
 
 def repository_key(source: str) -> str:
@@ -152,7 +152,8 @@ def build(options: BuildOptions, *, runner=None, timings: Timings | None = None)
 
     timings = timings or Timings()
     with timings.step("fetch"):
-        checkout = fetch_source(options.source, options.ref, options.workdir, token=options.token)
+        checkout = fetch_source(options.repository, options.ref, options.workdir,
+                                token=options.token)
     try:
         return _build_checkout(options, checkout, runner, timings)
     finally:
@@ -333,7 +334,7 @@ def _install_dependencies(ctx: _Context, deps, inputs: _DepsInputs, dest: Path) 
             list(inputs.set.requirements), site, ctx.target,
             cache_dir=ctx.options.workdir / "cache" / "installer",
             repo_root=ctx.repo, runtime_packages=deps.runtime_packages,
-            token=ctx.options.token, source_host=source_host(ctx.options.source),
+            token=ctx.options.token, source_host=source_host(ctx.options.repository),
             runner=ctx.runner, fetch_vcs=inputs.fetch, generated=inputs.set.generated(),
             no_deps=inputs.set.locked, index_env=index_env,
             exclude_newer=None if inputs.set.locked else deps.exclude_newer,
@@ -445,7 +446,7 @@ def _deps_cache_key(ctx: _Context, deps) -> tuple[str, _DepsInputs]:
     repo = ctx.repo.resolve()
     digest = hashlib.sha256()
     closure = _requirement_closure(list(inputs.set.requirements), repo, inputs.fetch,
-                                   ctx.options.token, source_host(ctx.options.source))
+                                   ctx.options.token, source_host(ctx.options.repository))
     named = [(path.relative_to(repo).as_posix(), path) for path in closure]
     for name, item in named + inputs.set.key_inputs(repo):
         _hash_key_input(digest, name, item)

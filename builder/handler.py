@@ -139,7 +139,7 @@ def deploy_request(request: BuildRequest, timings: Timings, *,
     from builder.reconcile import share_layers
 
     settings = settings or BuilderSettings.from_environ()
-    options = BuildOptions(source=request.repository, ref=request.ref,
+    options = BuildOptions(repository=request.repository, ref=request.ref,
                            workdir=settings.work_path(), build_file=request.build_file,
                            components=request.components, token=request.token,
                            refresh=request.refresh, index_credentials=request.index_credentials,

@@ -193,10 +193,6 @@ class Plan:
     alias: str | None
     desired: Desired | None = field(default=None, compare=False, repr=False)  # to re-plan
 
-    @property
-    def changes(self) -> bool:
-        return bool(self.steps)
-
 
 REQUIRED_TO_CREATE = ("Role", "Handler", "Runtime")
 SPEC_KEYS = {"Role": "role", "Handler": "handler", "Runtime": "runtime", "MemorySize": "memory",

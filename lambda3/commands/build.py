@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     token = read_token(args.token_env)
     REDACTOR.add(token)
     options = BuildOptions(
-        source=args.source, ref=args.ref, build_file=args.build_file,
+        repository=args.source, ref=args.ref, build_file=args.build_file,
         components=tuple(args.components), token=token, refresh=args.refresh,
         functions=tuple(args.only),
         workdir=Path(args.workdir) if args.workdir else default_workdir(),

@@ -88,7 +88,7 @@ def commit(root: Path) -> None:
 
 def build_layer(repo: Path, work: Path, deps: str, runtime="python3.12", arch="x86_64"):
     write(repo, {"build.yaml": BUILD.format(runtime=runtime, arch=arch, deps=deps)})
-    return build(BuildOptions(source=str(repo), workdir=work, components=("dependencies",)))
+    return build(BuildOptions(repository=str(repo), workdir=work, components=("dependencies",)))
 
 
 def unpack(output, dest: Path) -> Path:
@@ -380,7 +380,7 @@ def test_a_git_requirement_on_a_branch_is_keyed_by_its_commit(make_repo, git_ser
     installer, work = RecordingInstaller(), tmp_path / "work"
 
     def once():
-        output = build(BuildOptions(source=app_url, workdir=work, token=git_token,
+        output = build(BuildOptions(repository=app_url, workdir=work, token=git_token,
                                     components=("dependencies",)), runner=installer)
         return output.artifact("dependencies").reused
 

@@ -92,7 +92,7 @@ def test_credentials_reach_the_index_and_nothing_else(private_index, tmp_path, c
     runner, work = Watched(), tmp_path / "work"
     before = set(Path(tempfile.gettempdir()).glob("lambda3-netrc-*"))
     caplog.set_level(logging.DEBUG)
-    output = build(BuildOptions(source=str(repo), workdir=work, components=("dependencies",),
+    output = build(BuildOptions(repository=str(repo), workdir=work, components=("dependencies",),
                                 index_credentials=((private_index.host,
                                                     f"deploy:{private_index.password}"),)),
                    runner=runner)
@@ -113,7 +113,7 @@ def test_without_credentials_the_index_refuses(private_index, tmp_path):
     private_index.add("privpkg", "1.0", "X = 1\n")
     repo = repo_with(tmp_path / "repo", private_index)
     with pytest.raises(Exception) as failure:
-        build(BuildOptions(source=str(repo), workdir=tmp_path / "work",
+        build(BuildOptions(repository=str(repo), workdir=tmp_path / "work",
                            components=("dependencies",)))
     assert "privpkg" in str(failure.value)
     assert private_index.refused > 0
@@ -127,7 +127,7 @@ def test_a_new_password_reuses_the_installed_set(private_index, tmp_path):
 
     def once(password: str):
         private_index.password = password
-        return build(BuildOptions(source=str(repo), workdir=work, components=("dependencies",),
+        return build(BuildOptions(repository=str(repo), workdir=work, components=("dependencies",),
                                   index_credentials=((private_index.host,
                                                       f"deploy:{password}"),)))
 
@@ -156,7 +156,7 @@ def test_credentials_in_the_build_file_are_refused(private_index, tmp_path):
     repo = repo_with(tmp_path / "repo", private_index)
     (repo / "build.yaml").write_text(BUILD.format(url="https://user:pw@idx.example/simple"))
     with pytest.raises(SpecError) as failure:
-        build(BuildOptions(source=str(repo), workdir=tmp_path / "work"))
+        build(BuildOptions(repository=str(repo), workdir=tmp_path / "work"))
     assert failure.value.key == "layers.dependencies.index_url"
     assert "pw" not in failure.value.message
 
@@ -201,7 +201,7 @@ def test_a_codeartifact_repository_is_the_index_with_a_token_of_the_builder(
     (repo / "build.yaml").write_text(CODEARTIFACT)
     client, work = FakeCodeArtifact(private_index), tmp_path / "work"
     caplog.set_level(logging.DEBUG)
-    output = build(BuildOptions(source=str(repo), workdir=work, components=("dependencies",),
+    output = build(BuildOptions(repository=str(repo), workdir=work, components=("dependencies",),
                                 codeartifact=client))
     assert dict(map(tuple, output.install["packages"])) == {"privpkg": "1.0"}
     assert client.calls == [
@@ -216,7 +216,7 @@ def test_a_refused_codeartifact_call_says_what_to_grant(private_index, tmp_path)
     repo = repo_with(tmp_path / "repo", private_index)
     (repo / "build.yaml").write_text(CODEARTIFACT)
     with pytest.raises(Exception) as failure:
-        build(BuildOptions(source=str(repo), workdir=tmp_path / "work",
+        build(BuildOptions(repository=str(repo), workdir=tmp_path / "work",
                            components=("dependencies",),
                            codeartifact=FakeCodeArtifact(private_index, "AccessDeniedException")))
     assert str(failure.value.message) == "CodeArtifact acme/pypi-store: AccessDeniedException"

@@ -167,7 +167,7 @@ request = json.loads(sys.stdin.readline())  # the token arrives as in an event, 
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
 install_log_redaction()
 REDACTOR.add(request["token"])
-output = build(BuildOptions(source=request["source"], ref="main", token=request["token"],
+output = build(BuildOptions(repository=request["source"], ref="main", token=request["token"],
                             workdir=Path(request["workdir"]), out_dir=Path(request["out"])))
 print(json.dumps(output.to_json()))
 """

@@ -45,7 +45,7 @@ def make_repo(root: Path, files: dict[str, str]) -> Path:
 
 
 def run(source: Path, workdir: Path, installer: Installer):
-    output = build(BuildOptions(source=str(source), workdir=workdir,
+    output = build(BuildOptions(repository=str(source), workdir=workdir,
                                 components=("dependencies",)), runner=installer)
     return output.artifact("dependencies")
 
@@ -107,7 +107,7 @@ def test_a_work_dir_behind_a_symlink_is_cached_without_a_crash(tmp_path, make_re
     (tmp_path / "real-work").mkdir()
     workdir, installer = tmp_path / "work", Installer()
     workdir.symlink_to(tmp_path / "real-work")
-    options = BuildOptions(source=str(repo.path), ref="main", workdir=workdir,
+    options = BuildOptions(repository=str(repo.path), ref="main", workdir=workdir,
                            components=("dependencies",))
     assert not build(options, runner=installer).artifact("dependencies").reused
     assert build(options, runner=installer).artifact("dependencies").reused
@@ -128,7 +128,7 @@ def test_the_token_is_in_no_cache_path_or_file(tmp_path):
     workdir, installer = tmp_path / "work", Installer()
     repo = make_repo(tmp_path / "repo", {"requirements.txt": "samepkg==1\n"})
     token = "ghp_TOKENVALUE123"
-    build(BuildOptions(source=str(repo), workdir=workdir, token=token,
+    build(BuildOptions(repository=str(repo), workdir=workdir, token=token,
                        components=("dependencies",)), runner=installer)
     cache = workdir / "cache" / "deps"
     for path in cache.rglob("*"):
