@@ -70,7 +70,35 @@ def handle(event: Any, *, speaks: tuple[int, int] = (MIN_CONTRACT, CONTRACT)
     result = replace(result, contract=speaks[1], timings=timings.as_dict(),
                      builder=replace(builder_info(installers=action == "ping"),
                                      contract=speaks[1]))
-    return json.loads(REDACTOR(json.dumps(result.to_json())))
+    return json.loads(within_answer_limit(result))
+
+
+# Lambda's synchronous response limit is 6 MB; leave room for the runtime's envelope.
+MAX_ANSWER_BYTES = 5_500_000
+MAX_WARNINGS = 100
+
+
+def within_answer_limit(result: BuildResult, limit: int = MAX_ANSWER_BYTES) -> str:
+    """The answer as redacted JSON, under Lambda's response limit: a too large answer keeps
+    its first warnings and leaves out the plan's details (plan_text stays); if even that is
+    too large, it is a failure saying so, rather than an answer Lambda would refuse."""
+    text = REDACTOR(json.dumps(result.to_json()))
+    if len(text.encode()) <= limit:
+        return text
+    warnings = result.warnings[:MAX_WARNINGS] + (
+        f"{len(result.warnings) - MAX_WARNINGS} more warnings left out of the answer",
+    ) if len(result.warnings) > MAX_WARNINGS else result.warnings
+    smaller = replace(result, plan=(), warnings=warnings)
+    text = REDACTOR(json.dumps(smaller.to_json()))
+    if len(text.encode()) <= limit:
+        return text
+    failed = BuildResult(ok=False, action=result.action, contract=result.contract,
+                         builder=result.builder, timings=result.timings, error=Failure(
+                             step="result", type="AnswerTooLarge",
+                             message=f"the builder's answer is {len(text.encode()):,} bytes, "
+                                     f"over Lambda's 6 MB response limit (the build's log has "
+                                     f"the details)"))
+    return REDACTOR(json.dumps(failed.to_json()))
 
 
 def _setup_logging() -> None:

@@ -255,3 +255,20 @@ def test_no_client_reads_a_result_key_by_string():
                  for path, tree in _client_modules() for node in ast.walk(tree)
                  if _string_key(node) in RESULT_KEYS]
     assert offenders == []
+
+
+def test_the_answer_stays_under_lambdas_response_limit():
+    from builder.handler import within_answer_limit
+
+    many = BuildResult(ok=True, warnings=tuple(f"warning {i} " + "x" * 100 for i in range(5000)),
+                       plan=tuple({"action": "X", "n": i} for i in range(5000)))
+    text = within_answer_limit(many, limit=100_000)
+    kept = BuildResult.from_json(json.loads(text))
+    assert kept.ok and kept.plan == () and len(kept.warnings) == 101
+    assert "4900 more warnings" in kept.warnings[-1]
+    huge = BuildResult(ok=True, plan_text=("y" * 200_000,))
+    refused = BuildResult.from_json(json.loads(within_answer_limit(huge, limit=100_000)))
+    assert refused.ok is False and refused.error.step == "result"
+    assert "6 MB" in refused.error.message and len(within_answer_limit(huge, 100_000)) < 2000
+    small = within_answer_limit(FULL_RESULT)
+    assert BuildResult.from_json(json.loads(small)) == FULL_RESULT
