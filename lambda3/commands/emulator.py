@@ -25,6 +25,9 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("--state-dir", type=Path,
                    help="where unpacked code, layers and /tmp stand-ins live (default: a temp dir)")
     p.add_argument("--quiet", action="store_true", help="do not echo the functions' log lines")
+    p.add_argument("--role", action="append", default=[], metavar="NAME",
+                   help="create this Lambda execution role at start (repeatable), as an "
+                   "account would have it, e.g. hello-lambda for examples/hello")
 
 
 def _echo(function: str, line: str) -> None:
@@ -42,6 +45,26 @@ def _banner(emulator) -> str:
     ])
 
 
+LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]}
+
+
+def create_execution_role(endpoint_url: str, region: str, name: str) -> str:
+    """An execution role in the emulator's IAM (kept if it exists); its ARN."""
+    import json
+
+    from builder.clients import Clients
+
+    iam = Clients(region=region, endpoint_url=endpoint_url, credentials={
+        "aws_access_key_id": "testing", "aws_secret_access_key": "testing"})("iam")
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return iam.create_role(RoleName=name,
+                               AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"]["Arn"]
+
+
 def run(args: argparse.Namespace) -> int:
     from lambda3.embedded.emulator import Emulator
 
@@ -53,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"lambda3 emulator: cannot listen on {args.host}:{args.port}: {error} "
               "(pass --port 0 for any free port)", file=sys.stderr)
         return 1
+    for name in args.role:
+        create_execution_role(emulator.endpoint_url, emulator.region, name)
     stopping = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -123,3 +123,12 @@ def test_emulator_command_serves_until_terminated(tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     assert "stopped" in process.stdout.read()
+
+
+def test_the_emulator_command_creates_execution_roles(aws):
+    from lambda3.commands.emulator import create_execution_role
+
+    arn = create_execution_role(aws.endpoint_url, aws.region, "hello-lambda")
+    assert arn.endswith(":role/hello-lambda")
+    assert create_execution_role(aws.endpoint_url, aws.region, "hello-lambda") == arn
+    assert aws.client("iam").get_role(RoleName="hello-lambda")["Role"]["Arn"] == arn
