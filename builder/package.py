@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -27,6 +28,8 @@ from pathlib import Path
 
 from builder import limits
 from builder.errors import Lambda3Error, LimitError, PackageError
+
+log = logging.getLogger(__name__)
 
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 6
@@ -162,6 +165,7 @@ def _write_zip(ordered: list[Entry], sizes: list[int], dest: Path, threads: int,
     compressed while the rest are, on every core, instead of on the writer's (`ahead=0`)."""
     unzipped = 0
     sized = list(zip(ordered, sizes, strict=True))
+    progress = _ZipProgress(dest.name, sum(sizes))
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
             ThreadPoolExecutor(max_workers=threads) as pool:
         large = _LargeFiles(pool, [(e, n) for e, n in sized if n > SMALL_FILE], ahead,
@@ -176,7 +180,25 @@ def _write_zip(ordered: list[Entry], sizes: list[int], dest: Path, threads: int,
                 else:
                     _write_spooled(archive, _zipinfo(entry, size), entry, large.take(entry))
                 unzipped += size
+                progress.advance(unzipped)
     return unzipped
+
+
+class _ZipProgress:
+    """A log line at each quarter of a large zip (PROGRESS_BYTES unzipped or more), so a
+    person watching a long package step sees it move."""
+
+    PROGRESS_BYTES = 32 * 1024 * 1024
+
+    def __init__(self, name: str, total: int) -> None:
+        self.name, self.total = name, total
+        self.next_quarter = 1 if total >= self.PROGRESS_BYTES else 5
+
+    def advance(self, done: int) -> None:
+        while self.next_quarter <= 4 and done * 4 >= self.total * self.next_quarter:
+            log.info("zipping %s: %d%% of %s", self.name, self.next_quarter * 25,
+                     limits.human(self.total))
+            self.next_quarter += 1
 
 
 class _LargeFiles:

@@ -152,3 +152,25 @@ def test_running_out_of_space_while_writing_is_a_package_error(tree, tmp_path):
     (tmp_path / "full.zip").symlink_to("/dev/full")  # every write fails with ENOSPC
     with pytest.raises(PackageError, match="not enough disk space for writing full.zip"):
         make_zip(walk_entries(tree), tmp_path / "full.zip")
+
+
+def test_a_large_zip_logs_its_progress_by_quarters(tmp_path, caplog):
+    import logging
+
+    from builder.package import Entry, _ZipProgress, make_zip
+
+    caplog.set_level(logging.INFO, logger="builder.package")
+    files = []
+    for i in range(4):
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(bytes([i]) * (9 << 20))
+        files.append(Entry(f"f{i}.bin", path))
+    make_zip(files, tmp_path / "big.zip")
+    lines = [r.getMessage() for r in caplog.records if "zipping big.zip" in r.getMessage()]
+    assert [line.split(": ")[1].split("%")[0] for line in lines] == ["25", "50", "75", "100"]
+    caplog.clear()
+    small = tmp_path / "s.txt"
+    small.write_text("x")
+    make_zip([Entry("s.txt", small)], tmp_path / "small.zip")
+    assert not [r for r in caplog.records if "zipping" in r.getMessage()]
+    assert _ZipProgress("x", _ZipProgress.PROGRESS_BYTES - 1).next_quarter == 5
