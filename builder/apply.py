@@ -172,4 +172,12 @@ def _setting(key: str, value: Any) -> Any:
         return {"Variables": dict(value)}
     if key == "SnapStart":
         return {"ApplyOn": value}
+    if key == "EphemeralStorage":
+        return {"Size": value}
+    if key == "TracingConfig":
+        return {"Mode": value}
+    if key == "DeadLetterConfig":
+        return {"TargetArn": value}
+    if key in ("LoggingConfig", "VpcConfig"):
+        return dict(value)
     return value

@@ -82,6 +82,7 @@ def config_fingerprint(config: Mapping[str, Any]) -> str:
         "SnapStart": part("SnapStart", "ApplyOn"),
         "DeadLetterConfig": part("DeadLetterConfig", "TargetArn"),
         "VpcConfig": [part("VpcConfig", "SubnetIds"), part("VpcConfig", "SecurityGroupIds")],
+        "LoggingConfig": config.get("LoggingConfig"),
     }, sort_keys=True, default=str)
 
 

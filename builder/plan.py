@@ -196,7 +196,10 @@ class Plan:
 
 REQUIRED_TO_CREATE = ("Role", "Handler", "Runtime")
 SPEC_KEYS = {"Role": "role", "Handler": "handler", "Runtime": "runtime", "MemorySize": "memory",
-             "Timeout": "timeout", "Environment": "environment", "Description": "description"}
+             "Timeout": "timeout", "Environment": "environment", "Description": "description",
+             "EphemeralStorage": "ephemeral_storage", "TracingConfig": "tracing",
+             "LoggingConfig": "logging", "KMSKeyArn": "kms_key",
+             "DeadLetterConfig": "dead_letter", "VpcConfig": "vpc", "SnapStart": "snap_start"}
 
 
 _STAMP = re.compile(r"^lambda3 ([0-9a-f]{7,40})(?: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))?")
@@ -369,7 +372,7 @@ def _update_steps(desired: Desired, state: State, layers: tuple[str | Published,
                   steps: list[Step]) -> bool:
     current = state.function
     changed_settings = tuple((k, v) for k, v in desired.settings
-                             if _current_setting(current.config, k) != v)
+                             if _current_setting(current.config, k, v) != v)
     new_layers = layers if layers != current.layers else None
     revision = current.revision_id
     if changed_settings or new_layers is not None:
@@ -385,11 +388,28 @@ def _update_steps(desired: Desired, state: State, layers: tuple[str | Published,
     return False
 
 
-def _current_setting(config: Mapping[str, Any], key: str) -> Any:
+def _current_setting(config: Mapping[str, Any], key: str, wanted: Any = None) -> Any:
+    """A function's (or version's) `key` in the form of the desired settings; for a mapping
+    of sub-keys (LoggingConfig), only the sub-keys `wanted` names."""
     if key == "Environment":
         return (config.get("Environment") or {}).get("Variables", {})
     if key == "SnapStart":
         return (config.get("SnapStart") or {}).get("ApplyOn", "None")
+    if key == "EphemeralStorage":
+        return (config.get("EphemeralStorage") or {}).get("Size", 512)
+    if key == "TracingConfig":
+        return (config.get("TracingConfig") or {}).get("Mode", "PassThrough")
+    if key == "DeadLetterConfig":
+        return (config.get("DeadLetterConfig") or {}).get("TargetArn")
+    if key == "KMSKeyArn":
+        return config.get("KMSKeyArn") or None
+    if key == "VpcConfig":
+        vpc = config.get("VpcConfig") or {}
+        return {"SubnetIds": sorted(vpc.get("SubnetIds") or []),
+                "SecurityGroupIds": sorted(vpc.get("SecurityGroupIds") or [])}
+    if key == "LoggingConfig":
+        found = config.get("LoggingConfig") or {}
+        return {sub: found.get(sub) for sub in wanted or found}
     return config.get(key)
 
 
@@ -421,7 +441,7 @@ def _is_published(desired: Desired, function: FunctionState, latest: Mapping[str
     same_layers = tuple(x["Arn"] for x in latest.get("Layers") or []) == function.layers
     arch = desired.architecture
     same_arch = not arch or arch in (latest.get("Architectures") or ["x86_64"])
-    same_settings = all(_current_setting(latest, key) == value
+    same_settings = all(_current_setting(latest, key, value) == value
                         for key, value in desired.settings if key != "Description")
     return same_code and same_layers and same_arch and same_settings
 

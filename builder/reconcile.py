@@ -41,6 +41,8 @@ from builder.plan import (
     parse_stamp,
     step_to_json,
 )
+from builder.schema import format_path
+from builder.spec import check_snap_start_runtime
 
 log = logging.getLogger(__name__)
 
@@ -105,19 +107,11 @@ def desired_state(output: BuildOutput, target: Destination) -> Desired:
         function=target.function,
         code=_code(function, target.bucket) if function else None,
         layers=tuple(layers), our_layer_names=frozenset(names.values()),
-        settings=function_settings(spec, output.target.runtime) + _snap_start(spec),
+        settings=function_settings(spec, output.target.runtime),
         architecture=spec.function.architecture, alias=target.alias, publish=target.publish,
         commit=output.commit, bucket=target.bucket,
         committed_at=output.committed_at, allow_older=target.allow_older,
     )
-
-
-def _snap_start(spec) -> tuple[tuple[str, Any], ...]:
-    """`snap_start: true` -> SnapStart on published versions; false -> off; absent -> as is."""
-    wanted = getattr(spec.function, "snap_start", None)
-    if wanted is None:
-        return ()
-    return (("SnapStart", "PublishedVersions" if wanted else "None"),)
 
 
 def _layer_spec(spec, component: str):
@@ -141,17 +135,33 @@ def _code(artifact, bucket: str | None) -> Code:
 
 
 def function_settings(spec, runtime: str) -> tuple[tuple[str, Any], ...]:
-    """The function settings the build file mentions; the others are left as they are."""
+    """The function settings the build file mentions; the others are left as they are.
+    Each value is in the form `builder.plan` compares and `builder.apply` sends: a scalar,
+    or a mapping of the sub-keys managed (LoggingConfig, VpcConfig)."""
     fn = spec.function
+    if fn.snap_start:  # the runtime the target resolved to, when the file names none
+        check_snap_start_runtime(runtime, spec.file, spec.line_of(
+            f"{format_path(spec.function_at)}.snap_start"),
+            f"{format_path(spec.function_at)}.snap_start")
     settings: dict[str, Any] = {}
     if fn.runtime or fn.runtimes:
         settings["Runtime"] = runtime
     for key, value in (("Handler", fn.handler), ("Role", fn.role), ("MemorySize", fn.memory),
-                       ("Timeout", fn.timeout), ("Description", fn.description)):
+                       ("Timeout", fn.timeout), ("Description", fn.description),
+                       ("EphemeralStorage", fn.ephemeral_storage),
+                       ("TracingConfig", fn.tracing), ("KMSKeyArn", fn.kms_key),
+                       ("DeadLetterConfig", fn.dead_letter)):
         if value is not None:
             settings[key] = value
     if fn.environment is not None:
         settings["Environment"] = dict(fn.environment)
+    if fn.logging is not None:
+        settings["LoggingConfig"] = dict(fn.logging)
+    if fn.vpc is not None:
+        settings["VpcConfig"] = {"SubnetIds": sorted(fn.vpc[0]),
+                                 "SecurityGroupIds": sorted(fn.vpc[1])}
+    if fn.snap_start is not None:
+        settings["SnapStart"] = "PublishedVersions" if fn.snap_start else "None"
     return tuple(settings.items())
 
 

@@ -48,6 +48,29 @@ class FunctionSpec:
     description: str | None = None
     license: str | None = None
     exclude: tuple[str, ...] = ()
+    # settings carried by CreateFunction / UpdateFunctionConfiguration; None: left as is
+    ephemeral_storage: int | None = None  # MB
+    tracing: str | None = None  # Active | PassThrough
+    logging: tuple[tuple[str, str], ...] | None = None  # LoggingConfig keys -> values
+    kms_key: str | None = None
+    dead_letter: str | None = None
+    vpc: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (subnets, security groups)
+    snap_start: bool | None = None
+
+
+# Lambda refuses these in a function's environment ("reserved keys that are currently not
+# supported for modification"; AWS docs, "Defined runtime environment variables").
+RESERVED_ENVIRONMENT = frozenset((
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+))
+_LOGGING_KEYS = (("format", "LogFormat"), ("application_level", "ApplicationLogLevel"),
+                 ("system_level", "SystemLogLevel"), ("log_group", "LogGroup"))
+SNAP_START_MIN_PYTHON = (3, 12)
 
 
 @dataclass(frozen=True)
@@ -376,6 +399,20 @@ def _make_function(raw: Mapping[str, Any], doc: _Document,
         raise doc.error((*at, "runtime"), f"{runtime!r} is not one of "
                         f"{format_path((*at, 'runtimes'))} ({', '.join(runtimes)})")
     environment = raw.get("environment")
+    for name in sorted(environment or ()):
+        if name in RESERVED_ENVIRONMENT:
+            raise doc.error((*at, "environment", name), f"{name} is reserved: Lambda sets it "
+                            "and refuses it in a function's environment",
+                            hint=f"remove {name} from {format_path((*at, 'environment'))}")
+    _check_snap_start(raw, runtime or (runtimes[0] if runtimes else None), doc, at)
+    logging = raw.get("logging")
+    levels = [k for k in ("application_level", "system_level") if k in (logging or {})]
+    if levels and logging.get("format") != "JSON":
+        raise doc.error((*at, "logging", levels[0]), "log levels apply only to logs in JSON "
+                        "format (Lambda: \"To use log-level filtering, your function must use "
+                        "the JSON log format\")", hint="add format: JSON to "
+                        f"{format_path((*at, 'logging'))}, or remove the levels")
+    vpc = raw.get("vpc")
     return FunctionSpec(
         files=_entries(raw["files"], doc, (*at, "files"), source_dir),
         source_dir=source_dir,
@@ -390,7 +427,41 @@ def _make_function(raw: Mapping[str, Any], doc: _Document,
         description=raw.get("description"),
         license=raw.get("license"),
         exclude=_globs(raw.get("exclude", ()), doc, (*at, "exclude")),
+        ephemeral_storage=_integer(raw.get("ephemeral_storage")),
+        tracing=raw.get("tracing"),
+        logging=None if logging is None else tuple(
+            (api, logging[key]) for key, api in _LOGGING_KEYS if key in logging),
+        kms_key=raw.get("kms_key"),
+        dead_letter=raw.get("dead_letter"),
+        vpc=None if vpc is None else (tuple(vpc["subnets"]), tuple(vpc["security_groups"])),
+        snap_start=raw.get("snap_start"),
     )
+
+
+def _check_snap_start(raw: Mapping[str, Any], runtime: str | None, doc: _Document,
+                      at: JsonPath) -> None:
+    """Lambda's SnapStart rules, before anything is built or published."""
+    if not raw.get("snap_start"):
+        return
+    storage = raw.get("ephemeral_storage")
+    if storage is not None and storage > 512:
+        raise doc.error((*at, "ephemeral_storage"), f"{storage} MB with snap_start; Lambda: "
+                        "\"SnapStart doesn't support ephemeral storage greater than 512 MB\"",
+                        hint="set ephemeral_storage to 512 or less, or remove snap_start")
+    check_snap_start_runtime(runtime, doc.file, doc.line((*at, "snap_start")),
+                             format_path((*at, "snap_start")))
+
+
+def check_snap_start_runtime(runtime: str | None, file: str | None, line: int | None,
+                             key: str) -> None:
+    """SnapStart for Python needs python3.12 or later (`runtime` None: not known yet)."""
+    if runtime is None:
+        return
+    version = tuple(int(part) for part in runtime.removeprefix("python").split("."))
+    if version < SNAP_START_MIN_PYTHON:
+        raise SpecError(f"{key}: SnapStart is not available on {runtime}; Lambda supports "
+                        "SnapStart for Python on python3.12 and later", file=file, line=line,
+                        key=key, hint="use runtime python3.12 or later, or remove snap_start")
 
 
 def _make_dependencies(raw: Any, doc: _Document,

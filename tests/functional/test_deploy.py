@@ -249,3 +249,65 @@ def test_canary_token_appears_nowhere(project, aws, git_token, tmp_path, caplog,
     for path in (tmp_path / "work").rglob("*"):
         if path.is_file():
             assert git_token.encode() not in path.read_bytes(), path
+
+
+# -- settings carried by CreateFunction / UpdateFunctionConfiguration -----------------------
+def settings_yaml(role: str, storage: int, tracing: str) -> str:
+    return f"""
+function:
+  runtimes: [python3.12]
+  handler: app.handler
+  role: {role}
+  files: [app.py]
+  ephemeral_storage: {storage}
+  tracing: {tracing}
+  kms_key: arn:aws:kms:us-east-1:123456789012:key/k1
+  vpc: {{subnets: [subnet-0b, subnet-0a], security_groups: [sg-01]}}
+"""
+
+
+def test_settings_of_2026_are_created_then_only_the_changed_ones_updated(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch):
+    role = aws.lambda_role()
+    repo = make_repo({"app.py": APP_V1.replace("import idna\n", ""),
+                      "build.yaml": settings_yaml(role, 2048, "Active")})
+    repo.commit("first")
+    url = git_server.add_repo("acme/settings", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    first = deploy(url, git_token, make_aws(aws))
+    assert first["ok"], first
+    config = aws.client("lambda").get_function_configuration(FunctionName="app")
+    assert config["EphemeralStorage"] == {"Size": 2048}
+    assert config["TracingConfig"] == {"Mode": "Active"}
+    assert config["KMSKeyArn"] == "arn:aws:kms:us-east-1:123456789012:key/k1"
+    assert (config["VpcConfig"]["SubnetIds"], config["VpcConfig"]["SecurityGroupIds"]) == (
+        ["subnet-0a", "subnet-0b"], ["sg-01"])
+
+    repo.commit("more /tmp, no tracing",
+                files={"build.yaml": settings_yaml(role, 4096, "PassThrough")})
+    wrapper = make_aws(aws)
+    sent: list[dict] = []
+    wrapper.clients("lambda").meta.events.register(
+        "provide-client-params.lambda.UpdateFunctionConfiguration",
+        lambda params, **kw: sent.append(dict(params)))
+    second = deploy(url, git_token, wrapper)
+    assert second["ok"], second
+    assert "update configuration of app: EphemeralStorage, TracingConfig" in second["plan_text"]
+    assert len(sent) == 1
+    assert (sent[0]["EphemeralStorage"], sent[0]["TracingConfig"]) == (
+        {"Size": 4096}, {"Mode": "PassThrough"})
+    assert not {"KMSKeyArn", "VpcConfig", "Runtime", "Handler"} & set(sent[0])
+    assert second["version"] == "2"
+
+
+def test_a_reserved_environment_variable_is_refused_before_anything_is_deployed(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch):
+    repo = make_repo({"app.py": APP_V1, "build.yaml": (
+        "function:\n  files: [app.py]\n  environment:\n    AWS_REGION: eu-west-1\n")})
+    repo.commit("first")
+    url = git_server.add_repo("acme/reserved", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    error = deploy(url, git_token, make_aws(aws))["error"]
+    assert (error["step"], error["file"], error["line"]) == ("spec", "build.yaml", 4)
+    assert "AWS_REGION is reserved" in error["message"]
+    assert aws.client("lambda").list_functions()["Functions"] == []

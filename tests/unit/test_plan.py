@@ -1,6 +1,7 @@
 """The planner is pure: (what was built, what AWS has) -> steps. These tests compare plans."""
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -28,7 +29,8 @@ from builder.plan import (
     step_to_json,
     version_description,
 )
-from builder.reconcile import _snap_start
+from builder.reconcile import function_settings
+from builder.spec import FunctionSpec, Spec
 
 ACCOUNT = "arn:aws:lambda:us-east-1:123456789012"
 
@@ -293,13 +295,96 @@ def test_snap_start_is_a_setting_and_its_versions_are_waited_for():
     assert plain[-1].wait_active is False
 
 
-def test_snap_start_in_the_build_file_is_read_defensively():
-    def spec(**function):
-        return SimpleNamespace(function=SimpleNamespace(**function))
+def settings_of(**function):
+    spec = Spec("build.yaml", FunctionSpec(files=("app.py",), **function), None, ())
+    return function_settings(spec, "python3.13")
 
-    assert _snap_start(spec(snap_start=True)) == (("SnapStart", "PublishedVersions"),)
-    assert _snap_start(spec(snap_start=False)) == (("SnapStart", "None"),)
-    assert _snap_start(spec()) == ()
+
+def test_snap_start_in_the_build_file_is_a_setting():
+    assert settings_of(snap_start=True) == (("SnapStart", "PublishedVersions"),)
+    assert settings_of(snap_start=False) == (("SnapStart", "None"),)
+    assert settings_of() == ()
+
+
+def test_snap_start_on_the_target_runtime_before_3_12_is_refused():
+    spec = Spec("build.yaml", FunctionSpec(files=("app.py",), snap_start=True), None, (),
+                lines=(("function.snap_start", 7),))
+    with pytest.raises(SpecError, match="not available on python3.11") as info:
+        function_settings(spec, "python3.11")
+    assert (info.value.file, info.value.line, info.value.key) == (
+        "build.yaml", 7, "function.snap_start")
+
+
+SETTINGS_2026 = dict(
+    ephemeral_storage=2048, tracing="Active",
+    logging=(("LogFormat", "JSON"), ("ApplicationLogLevel", "WARN")),
+    kms_key="arn:aws:kms:us-east-1:123456789012:key/k1",
+    dead_letter="arn:aws:sqs:us-east-1:123456789012:dlq",
+    vpc=(("subnet-2", "subnet-1"), ("sg-1",)))
+
+
+def test_settings_of_2026_become_lambdas_keys():
+    assert dict(settings_of(**SETTINGS_2026)) == {
+        "EphemeralStorage": 2048, "TracingConfig": "Active",
+        "LoggingConfig": {"LogFormat": "JSON", "ApplicationLogLevel": "WARN"},
+        "KMSKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k1",
+        "DeadLetterConfig": "arn:aws:sqs:us-east-1:123456789012:dlq",
+        "VpcConfig": {"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]}}
+
+
+# $LATEST and version 5 as Lambda returns them with those settings already applied
+APPLIED_2026 = dict(
+    EphemeralStorage={"Size": 2048}, TracingConfig={"Mode": "Active"},
+    LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "INFO",
+                   "LogGroup": "/aws/lambda/fn"},
+    KMSKeyArn="arn:aws:kms:us-east-1:123456789012:key/k1",
+    DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"},
+    VpcConfig={"SubnetIds": ["subnet-2", "subnet-1"], "SecurityGroupIds": ["sg-1"],
+               "VpcId": "vpc-1"})
+
+
+def test_settings_of_2026_already_applied_publish_nothing():
+    state = published_state(APPLIED_2026, alias=None, **APPLIED_2026)
+    plan = make_plan(desired(alias=None,
+                             settings=settings_of(**SETTINGS_2026)), state)
+    assert plan.steps == () and plan.version == "5"
+
+
+def test_each_changed_setting_of_2026_is_updated_and_shown():
+    state = published_state(APPLIED_2026, alias=None, **APPLIED_2026)
+    wanted = settings_of(**{**SETTINGS_2026, "ephemeral_storage": 4096, "tracing": "PassThrough",
+                            "logging": (("LogFormat", "Text"),),
+                            "vpc": ((), ())})
+    plan = make_plan(desired(alias=None,
+                             settings=wanted), state)
+    update = plan.steps[0]
+    assert update == UpdateFunctionConfiguration("fn", (
+        ("EphemeralStorage", 4096), ("TracingConfig", "PassThrough"),
+        ("LoggingConfig", {"LogFormat": "Text"}),
+        ("VpcConfig", {"SubnetIds": [], "SecurityGroupIds": []})), None, "rev-1")
+    assert update.describe() == ("update configuration of fn: EphemeralStorage, TracingConfig, "
+                                 "LoggingConfig, VpcConfig")
+    assert isinstance(plan.steps[1], PublishVersion)
+
+
+def test_a_version_published_with_other_settings_of_2026_is_published_again():
+    """$LATEST already has the settings (changed by hand, say) but version 5 does not."""
+    state = published_state(APPLIED_2026, alias=None, **APPLIED_2026)
+    state = replace(state, latest_version={**state.latest_version, "TracingConfig": {
+        "Mode": "PassThrough"}})
+    plan = make_plan(desired(alias=None,
+                             settings=(("TracingConfig", "Active"),)), state)
+    assert [type(step) for step in plan.steps] == [PublishVersion]
+
+
+def test_settings_of_2026_on_creation():
+    plan = make_plan(desired(layers=(), alias=None, settings=(
+        ("Role", "arn:aws:iam::123456789012:role/r"), ("Handler", "app.handler"),
+        ("Runtime", "python3.13")) + settings_of(**SETTINGS_2026)), State(None))
+    create = plan.steps[0]
+    assert isinstance(create, CreateFunction)
+    assert dict(create.settings)["VpcConfig"] == {"SubnetIds": ["subnet-1", "subnet-2"],
+                                                  "SecurityGroupIds": ["sg-1"]}
 
 
 # -- several functions: names, and a shared layer published once ---------------------------

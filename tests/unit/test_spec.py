@@ -877,3 +877,97 @@ def test_a_function_with_more_than_five_layers_is_refused(repo):
                     "    layers: [l0, l1, l2, l3, l4]\nlayers:\n" + layers)
     assert error.key == "functions.api.layers"
     assert "6 layers with its dependencies" in error.message
+
+
+# -- settings carried by CreateFunction / UpdateFunctionConfiguration -----------------------
+
+
+def test_function_settings_of_2026(repo):
+    spec = load_yaml(repo, """\
+function:
+  files: [app.py]
+  runtime: python3.13
+  ephemeral_storage: 512
+  tracing: Active
+  logging: {format: JSON, application_level: WARN, system_level: INFO, log_group: /acme/fn}
+  kms_key: arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
+  dead_letter: arn:aws:sqs:us-east-1:123456789012:failed-events
+  vpc: {subnets: [subnet-0b, subnet-0a], security_groups: [sg-01]}
+  snap_start: true
+""")
+    fn = spec.function
+    assert (fn.ephemeral_storage, fn.tracing, fn.snap_start) == (512, "Active", True)
+    assert fn.logging == (("LogFormat", "JSON"), ("ApplicationLogLevel", "WARN"),
+                          ("SystemLogLevel", "INFO"), ("LogGroup", "/acme/fn"))
+    assert fn.kms_key.endswith(":key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    assert fn.dead_letter == "arn:aws:sqs:us-east-1:123456789012:failed-events"
+    assert fn.vpc == (("subnet-0b", "subnet-0a"), ("sg-01",))
+    plain = load_yaml(repo, "function: {files: [app.py]}").function
+    assert (plain.ephemeral_storage, plain.tracing, plain.logging, plain.kms_key,
+            plain.dead_letter, plain.vpc, plain.snap_start) == (None,) * 7
+
+
+def test_the_same_settings_in_functions(repo):
+    spec = load_yaml(repo, """\
+functions:
+  api:
+    files: [app.py]
+    tracing: PassThrough
+    ephemeral_storage: 2048
+""")
+    fn = spec.for_function("api").function
+    assert (fn.tracing, fn.ephemeral_storage) == ("PassThrough", 2048)
+
+
+@pytest.mark.parametrize("text, key, line, says", [
+    ("function:\n  files: [app.py]\n  ephemeral_storage: 256\n",
+     "function.ephemeral_storage", 3, "512"),
+    ("function:\n  files: [app.py]\n  tracing: On\n", "function.tracing", 3, "Active"),
+    ("function:\n  files: [app.py]\n  vpc: {subnets: [subnet-1]}\n", "function.vpc", 3,
+     "security_groups"),
+    ("function:\n  files: [app.py]\n  kms_key: alias/mine\n", "function.kms_key", 3, "kms"),
+])
+def test_settings_outside_lambdas_values_are_refused_by_the_schema(repo, text, key, line, says):
+    assert_error(refused(repo, text), file="build.yaml", key=key, line=line, says=says)
+
+
+def test_snap_start_with_more_than_512_mb_of_ephemeral_storage_is_refused(repo):
+    error = refused(repo, "function:\n  files: [app.py]\n  runtime: python3.13\n"
+                          "  snap_start: true\n  ephemeral_storage: 1024\n")
+    assert_error(error, file="build.yaml", key="function.ephemeral_storage", line=5,
+                 says="SnapStart doesn't support ephemeral storage greater than 512 MB")
+    assert "512 or less" in error.hint
+    load_yaml(repo, "function: {files: [app.py], snap_start: false, ephemeral_storage: 1024}")
+
+
+def test_snap_start_needs_python_3_12_or_later(repo):
+    error = refused(repo, "function:\n  files: [app.py]\n  runtimes: [python3.11]\n"
+                          "  snap_start: true\n")
+    assert_error(error, file="build.yaml", key="function.snap_start", line=4,
+                 says="SnapStart is not available on python3.11")
+    assert "python3.12 and later" in error.message
+    assert load_yaml(repo, "function: {files: [app.py], runtime: python3.12, "
+                           "snap_start: true}").function.snap_start is True
+
+
+def test_log_levels_need_the_json_format(repo):
+    error = refused(repo, "function:\n  files: [app.py]\n  logging:\n    format: Text\n"
+                          "    application_level: DEBUG\n")
+    assert_error(error, file="build.yaml", key="function.logging.application_level", line=5,
+                 says="JSON")
+
+
+@pytest.mark.parametrize("name", ["AWS_REGION", "AWS_LAMBDA_FUNCTION_NAME", "AWS_EXECUTION_ENV",
+                                  "LAMBDA_TASK_ROOT", "AWS_SESSION_TOKEN"])
+def test_a_reserved_environment_variable_is_refused_naming_it(repo, name):
+    error = refused(repo, f"function:\n  files: [app.py]\n  environment:\n    STAGE: prod\n"
+                          f"    {name}: x\n")
+    assert_error(error, file="build.yaml", key=f"function.environment.{name}", line=5,
+                 says=f"{name} is reserved")
+    assert name in error.hint
+
+
+def test_unreserved_runtime_variables_may_be_set(repo):
+    spec = load_yaml(repo, "function:\n  files: [app.py]\n  environment:\n"
+                           "    TZ: Europe/Paris\n    AWS_LAMBDA_EXEC_WRAPPER: /opt/wrap\n")
+    assert dict(spec.function.environment)["TZ"] == "Europe/Paris"
