@@ -24,6 +24,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,7 +40,15 @@ from builder.package import (
     walk_entries,
     zip_stats,
 )
-from builder.runtimes import Target, is_native, make_target, provided_versions
+from builder.runtimes import (
+    RuntimeBlocked,
+    Target,
+    deprecation_warning,
+    is_native,
+    make_target,
+    provided_versions,
+)
+from builder.schema import format_path
 from builder.timing import Timings
 
 log = logging.getLogger(__name__)
@@ -67,6 +76,7 @@ class BuildOptions:
     # called with the Spec of each function to build once the build file is read, before
     # anything is installed or run (the builder checks its allow-list there)
     check: Callable[[list], None] | None = field(default=None, compare=False, repr=False)
+    today: date | None = None  # the date runtime deprecation is judged on; None: today
 
     @property
     def repository_key(self) -> str:
@@ -195,9 +205,12 @@ def _build_function_part(options: BuildOptions, checkout, spec, selected: set[st
     """One function's zips: its dependencies, the custom layers it lists (taken from
     `layers` when another function built them already), its own package."""
     target = target_of(spec)
+    deprecated = runtime_warning(spec, target, options.today or date.today())
     out_dir.mkdir(parents=True, exist_ok=True)
     output = BuildOutput(checkout.commit, checkout.source, spec, target, [], timings,
                          committed_at=checkout.committed_at, key=spec.key)
+    if deprecated:
+        output.warnings.append(deprecated)
     context = _Context(options, checkout.root, out_dir, target, runner, timings, spec)
     if "dependencies" in selected and spec.dependencies is not None:
         artifact, output.install = _build_dependencies(context, spec)
@@ -238,6 +251,20 @@ def select_functions(spec, requested: Sequence[str]) -> tuple[str, ...]:
             hint="name functions by their key under `functions:` (`function` for the "
                  "single `function:` form)")
     return tuple(key for key in available if not requested or key in requested)
+
+
+def runtime_warning(spec, target: Target, today: date) -> str | None:
+    """A warning when the target runtime is deprecated on `today`; a SpecError at the
+    build file's runtime once Lambda blocks updates on it."""
+    try:
+        return deprecation_warning(target.runtime, today)
+    except RuntimeBlocked as blocked:
+        at = format_path(spec.function_at)
+        named = {key for key, _ in spec.lines}
+        key = f"{at}.runtime" if f"{at}.runtime" in named or f"{at}.runtimes" not in named \
+            else f"{at}.runtimes"
+        raise SpecError(f"{key}: {blocked}", file=spec.file, key=key, line=spec.line_of(key),
+                        hint="change the function's runtime in the build file") from None
 
 
 def target_of(spec) -> Target:

@@ -10,6 +10,7 @@ import os
 import platform
 import sys
 from dataclasses import dataclass
+from datetime import date
 
 ARCHITECTURES = ("x86_64", "arm64")
 _MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
@@ -38,6 +39,56 @@ PROVIDED_PACKAGES = {
 # Naming any of these in a requirements file means "I want my own SDK": the whole closure
 # is then installed and kept instead of left to the runtime.
 SDK_ROOTS = ("boto3", "botocore", "s3transfer")
+
+
+@dataclass(frozen=True)
+class Deprecation:
+    """AWS's schedule for one runtime: deprecated (no more security patches), then function
+    creation blocked, then function updates blocked (a deploy can no longer change it)."""
+
+    runtime: str
+    deprecated: date
+    block_create: date
+    block_update: date
+    next_runtime: str
+    confirmed: bool = True  # False: the block dates are not confirmed from AWS's table
+
+
+# From AWS's "Lambda runtimes" table (docs/build-file.md#runtime-deprecation says which
+# dates are not confirmed). python3.14 has no published date yet.
+DEPRECATIONS = {d.runtime: d for d in (
+    Deprecation("python3.9", date(2025, 12, 15), date(2026, 6, 1), date(2026, 7, 1),
+                "python3.13", confirmed=False),
+    Deprecation("python3.10", date(2026, 6, 30), date(2026, 7, 31), date(2026, 8, 31),
+                "python3.13", confirmed=False),
+    Deprecation("python3.11", date(2027, 6, 30), date(2027, 7, 31), date(2027, 8, 31),
+                "python3.13"),
+    Deprecation("python3.12", date(2028, 10, 31), date(2028, 11, 30), date(2029, 1, 10),
+                "python3.13"),
+    Deprecation("python3.13", date(2029, 6, 30), date(2029, 7, 31), date(2029, 8, 31),
+                "python3.14"),
+)}
+
+
+class RuntimeBlocked(Exception):
+    """The runtime is past the date Lambda stops function updates on it."""
+
+
+def deprecation_warning(runtime: str, today: date) -> str | None:
+    """None while `runtime` is supported on `today`; a warning once it is deprecated;
+    `RuntimeBlocked` from its block-update date on."""
+    found = DEPRECATIONS.get(runtime)
+    if found is None or today < found.deprecated:
+        return None
+    if today >= found.block_update:
+        raise RuntimeBlocked(
+            f"{runtime} is deprecated since {found.deprecated.isoformat()} and Lambda blocks "
+            f"updates of functions on it since {found.block_update.isoformat()}: a deploy "
+            f"would be refused; use {found.next_runtime}")
+    return (f"{runtime} is deprecated since {found.deprecated.isoformat()} (no more security "
+            f"patches); Lambda blocks creating functions on it from "
+            f"{found.block_create.isoformat()} and updating them from "
+            f"{found.block_update.isoformat()}: move to {found.next_runtime}")
 
 
 @dataclass(frozen=True)

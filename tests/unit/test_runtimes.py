@@ -64,3 +64,62 @@ def test_not_native_outside_lambda_or_on_another_runtime(in_lambda, monkeypatch)
 def test_glibc_version(monkeypatch, libc, expected):
     monkeypatch.setattr(platform, "libc_ver", lambda: libc)
     assert glibc_version() == expected
+
+
+# -- deprecation -----------------------------------------------------------------------------
+from datetime import date  # noqa: E402 - this part of the module
+
+from builder.build import BuildOptions, build  # noqa: E402
+from builder.errors import SpecError  # noqa: E402
+from builder.runtimes import DEPRECATIONS, RuntimeBlocked, deprecation_warning  # noqa: E402
+
+
+def test_a_supported_runtime_has_no_warning():
+    assert deprecation_warning("python3.11", date(2027, 6, 29)) is None
+    assert deprecation_warning("python3.14", date(2040, 1, 1)) is None  # no date published
+
+
+def test_a_deprecated_runtime_warns_with_the_block_dates_and_the_next_runtime():
+    warning = deprecation_warning("python3.11", date(2027, 6, 30))
+    assert warning == ("python3.11 is deprecated since 2027-06-30 (no more security patches); "
+                       "Lambda blocks creating functions on it from 2027-07-31 and updating "
+                       "them from 2027-08-31: move to python3.13")
+
+
+def test_from_the_block_update_date_the_runtime_is_refused():
+    assert deprecation_warning("python3.11", date(2027, 8, 30)) is not None
+    with pytest.raises(RuntimeBlocked, match="since 2027-08-31: a deploy would be refused; "
+                                             "use python3.13"):
+        deprecation_warning("python3.11", date(2027, 8, 31))
+
+
+def test_python_3_9_dates_and_every_schedule_in_order():
+    old = DEPRECATIONS["python3.9"]
+    assert old.deprecated == date(2025, 12, 15)
+    for entry in DEPRECATIONS.values():
+        assert entry.deprecated < entry.block_create < entry.block_update, entry
+
+
+def function_repo(make_repo, runtime_line):
+    repo = make_repo({"app.py": "def handler(e, c):\n    return 1\n",
+                      "build.yaml": f"function:\n  files: [app.py]\n{runtime_line}"})
+    return str(repo.work)
+
+
+def test_a_build_on_a_deprecated_runtime_carries_the_warning(make_repo, tmp_path):
+    repo = function_repo(make_repo, "  runtimes: [python3.11]\n")
+    output = build(BuildOptions(repository=repo, workdir=tmp_path / "w", today=date(2027, 7, 1)))
+    assert [w for w in output.warnings if "deprecated" in w] == [
+        deprecation_warning("python3.11", date(2027, 7, 1))]
+    fresh = build(BuildOptions(repository=repo, workdir=tmp_path / "v", today=date(2027, 1, 1)))
+    assert not [w for w in fresh.warnings if "deprecated" in w]
+
+
+def test_a_build_past_the_block_update_date_is_refused_at_the_runtime(make_repo, tmp_path):
+    repo = function_repo(make_repo, "  runtime: python3.11\n")
+    with pytest.raises(SpecError) as info:
+        build(BuildOptions(repository=repo, workdir=tmp_path / "w", today=date(2027, 9, 1)))
+    error = info.value
+    assert (error.step, error.file, error.line, error.key) == (
+        "spec", "build.yaml", 3, "function.runtime")
+    assert "2027-08-31" in error.message and "use python3.13" in error.message
