@@ -27,6 +27,8 @@ from builder.plan import (
     PublishLayerVersion,
     PublishVersion,
     SetAlias,
+    SetReservedConcurrency,
+    TagFunction,
     UpdateFunctionCode,
     UpdateFunctionConfiguration,
     UploadArtifact,
@@ -64,9 +66,22 @@ class Executor:
             UpdateFunctionCode: lambda s: self._update_code(s, applied),
             PublishVersion: lambda s: self._publish_version(s, applied),
             SetAlias: lambda s: self._set_alias(s, applied),
+            TagFunction: lambda s: self._tag(s, applied),
+            SetReservedConcurrency: lambda s: self.aws.call(
+                "lambda", "put_function_concurrency", idempotent=True, FunctionName=s.function,
+                ReservedConcurrentExecutions=s.reserved),
         }
         run_steps(plan.steps, handlers, label="apply", on_step=log.info, after=_after_failure)
         return applied
+
+    def _tag(self, step: TagFunction, applied: Applied) -> None:
+        arn = step.arn or applied.function_arn
+        if step.set:
+            self.aws.call("lambda", "tag_resource", idempotent=True, Resource=arn,
+                          Tags=dict(step.set))
+        if step.remove:
+            self.aws.call("lambda", "untag_resource", idempotent=True, Resource=arn,
+                          TagKeys=list(step.remove))
 
     def _publish_layer(self, step: PublishLayerVersion, applied: Applied) -> None:
         layer = step.layer
@@ -150,6 +165,8 @@ class Executor:
 
 def _after_failure(error: Lambda3Error) -> str:
     again = "" if "re-run" in error.message else ", re-run to continue"
+    if error.step.endswith((":TagFunction", ":SetReservedConcurrency")):  # after the alias
+        return f"; the version and the alias are deployed{again}"
     return f"; the alias was not moved{again}"
 
 

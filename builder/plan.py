@@ -138,8 +138,38 @@ class SetAlias:
         return f"{'move' if self.exists else 'create'} alias {self.alias} -> {target}"
 
 
+@dataclass(frozen=True)
+class TagFunction:
+    """TagResource of the tags to set, UntagResource of those to remove: only keys the build
+    file names. Tags are not part of a version."""
+
+    function: str
+    set: tuple[tuple[str, str], ...]
+    remove: tuple[str, ...]
+    arn: str | None  # None: the function this plan creates
+
+    def describe(self) -> str:
+        parts = ([f"set {', '.join(k for k, _ in self.set)}"] if self.set else []) + (
+            [f"remove {', '.join(self.remove)}"] if self.remove else [])
+        return f"tag {self.function}: {'; '.join(parts)}"
+
+
+@dataclass(frozen=True)
+class SetReservedConcurrency:
+    """PutFunctionConcurrency; not part of a version."""
+
+    function: str
+    reserved: int
+    current: int | None  # None: none reserved
+
+    def describe(self) -> str:
+        was = "none" if self.current is None else str(self.current)
+        return f"set reserved concurrency of {self.function} to {self.reserved} (was {was})"
+
+
 Step = (UploadArtifact | PublishLayerVersion | CreateFunction | UpdateFunctionConfiguration
-        | UpdateFunctionCode | PublishVersion | SetAlias)
+        | UpdateFunctionCode | PublishVersion | SetAlias | TagFunction
+        | SetReservedConcurrency)
 
 
 # -- inputs --------------------------------------------------------------------------------
@@ -157,6 +187,8 @@ class Desired:
     bucket: str | None = None
     committed_at: int | None = None  # unix seconds of the commit
     allow_older: bool = False  # move the alias even to an older build than it points at
+    tags: tuple[tuple[str, str | None], ...] | None = None  # None value: remove; None: as is
+    reserved_concurrency: int | None = None  # None: as is
 
 
 @dataclass(frozen=True)
@@ -176,6 +208,8 @@ class State:
     alias: AliasState | None = None
     s3_keys: frozenset[str] = frozenset()
     alias_build: Stamp | None = None  # the build of the version the alias points at
+    tags: Mapping[str, str] = field(default_factory=dict)  # the function's (ListTags)
+    reserved_concurrency: int | None = None  # GetFunctionConcurrency; None: none reserved
 
     @property
     def alias_version(self) -> str | None:
@@ -246,6 +280,7 @@ def make_plan(desired: Desired, state: State) -> Plan:
     else:
         code_changed = _update_steps(desired, state, final_layers, steps)
     version = _version_and_alias(desired, state, steps)
+    steps += _unversioned_steps(desired, state)
     return Plan(desired.function, tuple(steps), state.function is not None, refs, code_changed,
                 version, desired.alias, desired)
 
@@ -386,6 +421,24 @@ def _update_steps(desired: Desired, state: State, layers: tuple[str | Published,
         steps.append(UpdateFunctionCode(desired.function, code, arch_change, revision))
         return True
     return False
+
+
+def _unversioned_steps(desired: Desired, state: State) -> list[Step]:
+    """Tags and reserved concurrency: the function's own, not its versions', so they come
+    after the version and the alias and never decide whether a version is published."""
+    steps: list[Step] = []
+    current = state.tags if state.function is not None else {}
+    if desired.tags is not None:
+        to_set = tuple((k, v) for k, v in desired.tags if v is not None and current.get(k) != v)
+        to_remove = tuple(k for k, v in desired.tags if v is None and k in current)
+        if to_set or to_remove:
+            steps.append(TagFunction(desired.function, to_set, to_remove,
+                                     state.function.arn if state.function else None))
+    reserved = desired.reserved_concurrency
+    have = state.reserved_concurrency if state.function is not None else None
+    if reserved is not None and reserved != have:
+        steps.append(SetReservedConcurrency(desired.function, reserved, have))
+    return steps
 
 
 def _current_setting(config: Mapping[str, Any], key: str, wanted: Any = None) -> Any:

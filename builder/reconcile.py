@@ -111,6 +111,7 @@ def desired_state(output: BuildOutput, target: Destination) -> Desired:
         architecture=spec.function.architecture, alias=target.alias, publish=target.publish,
         commit=output.commit, bucket=target.bucket,
         committed_at=output.committed_at, allow_older=target.allow_older,
+        tags=spec.function.tags, reserved_concurrency=spec.function.reserved_concurrency,
     )
 
 
@@ -183,9 +184,15 @@ def read_state(aws: Aws, desired: Desired) -> State:
     codes = [layer.code for layer in desired.layers] + ([desired.code] if desired.code else [])
     s3_keys = frozenset(c.key for c in codes
                         if c.bucket and aws.s3_object_exists(c.bucket, c.key))
+    tags = (aws.call("lambda", "list_tags", Resource=function.arn).get("Tags") or {}
+            if function and desired.tags is not None else {})
+    reserved = (aws.call("lambda", "get_function_concurrency", FunctionName=desired.function)
+                .get("ReservedConcurrentExecutions")
+                if function and desired.reserved_concurrency is not None else None)
     return State(function, layer_versions, latest_layers, versions[-1] if versions else None,
                  alias, s3_keys,
-                 alias_build=parse_stamp(alias_config.get("Description")) if alias_config else None)
+                 alias_build=parse_stamp(alias_config.get("Description")) if alias_config else None,
+                 tags=tags, reserved_concurrency=reserved)
 
 
 def plan_deploy(aws: Aws, output: BuildOutput, target: Destination) -> tuple[Desired, Plan]:

@@ -26,7 +26,9 @@ SESSION_SECONDS = 900  # AssumeRole's shortest duration
 FUNCTION_ACTIONS = ("lambda:GetFunction", "lambda:GetFunctionConfiguration",
                     "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
                     "lambda:PublishVersion", "lambda:ListVersionsByFunction",
-                    "lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias")
+                    "lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias",
+                    "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",
+                    "lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency")
 # No wildcards: a name with * or ? would widen the policy beyond the request.
 _FUNCTION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LAYER = re.compile(r"^[A-Za-z0-9_-]{1,140}$")

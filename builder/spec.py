@@ -56,6 +56,9 @@ class FunctionSpec:
     dead_letter: str | None = None
     vpc: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (subnets, security groups)
     snap_start: bool | None = None
+    # unversioned, each its own plan step; None: left as is
+    tags: tuple[tuple[str, str | None], ...] | None = None  # None value: remove the tag
+    reserved_concurrency: int | None = None
 
 
 # Lambda refuses these in a function's environment ("reserved keys that are currently not
@@ -435,6 +438,8 @@ def _make_function(raw: Mapping[str, Any], doc: _Document,
         dead_letter=raw.get("dead_letter"),
         vpc=None if vpc is None else (tuple(vpc["subnets"]), tuple(vpc["security_groups"])),
         snap_start=raw.get("snap_start"),
+        tags=None if raw.get("tags") is None else tuple(sorted(raw["tags"].items())),
+        reserved_concurrency=_integer(raw.get("reserved_concurrency")),
     )
 
 

@@ -311,3 +311,33 @@ def test_a_reserved_environment_variable_is_refused_before_anything_is_deployed(
     assert (error["step"], error["file"], error["line"]) == ("spec", "build.yaml", 4)
     assert "AWS_REGION is reserved" in error["message"]
     assert aws.client("lambda").list_functions()["Functions"] == []
+
+
+def test_tags_and_reserved_concurrency_are_applied_after_the_alias(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch):
+    role = aws.lambda_role()
+    base = (f"function:\n  runtimes: [python3.12]\n  handler: app.handler\n  role: {role}\n"
+            "  files: [app.py]\n")
+    repo = make_repo({"app.py": APP_V1.replace("import idna\n", ""), "build.yaml": (
+        base + "  tags: {team: shop, stage: beta}\n  reserved_concurrency: 7\n")})
+    url = git_server.add_repo("acme/tagged", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    first = deploy(url, git_token, make_aws(aws))
+    assert first["ok"], first
+    assert first["plan_text"][-2:] == ["tag app: set stage, team",
+                                       "set reserved concurrency of app to 7 (was none)"]
+    client = aws.client("lambda")
+    arn = client.get_function_configuration(FunctionName="app")["FunctionArn"]
+    client.tag_resource(Resource=arn, Tags={"owner": "someone else"})
+    assert client.list_tags(Resource=arn)["Tags"] == {
+        "team": "shop", "stage": "beta", "owner": "someone else"}
+    assert client.get_function_concurrency(
+        FunctionName="app")["ReservedConcurrentExecutions"] == 7
+
+    repo.commit("no more beta", files={"build.yaml": (
+        base + "  tags: {team: shop, stage: null}\n  reserved_concurrency: 7\n")})
+    second = deploy(url, git_token, make_aws(aws))
+    assert second["ok"], second
+    assert second["plan_text"] == ["tag app: remove stage"]
+    assert second["version"] == "1"
+    assert client.list_tags(Resource=arn)["Tags"] == {"team": "shop", "owner": "someone else"}

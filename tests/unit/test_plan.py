@@ -474,3 +474,43 @@ def test_a_partial_failure_names_the_function_and_what_the_others_are():
                                     "(shop-api); not deployed: cron (shop-cron)")
     assert result.plan_text == ("api: x",) and result.function is None
     assert several_result("build", output, functions[:1]).ok is True
+
+
+# -- tags and reserved concurrency: their own steps, after the version ----------------------
+from builder.plan import SetReservedConcurrency, TagFunction  # noqa: E402
+
+
+def test_only_the_tags_the_build_file_names_are_set_or_removed():
+    state = replace(published_state(alias=None), tags={"team": "shop", "old": "x", "own": "y"})
+    plan = make_plan(desired(alias=None, tags=(
+        ("cost", "42"), ("old", None), ("gone", None), ("team", "shop"))), state)
+    tag = plan.steps[-1]
+    assert tag == TagFunction("fn", (("cost", "42"),), ("old",), f"{ACCOUNT}:function:fn")
+    assert tag.describe() == "tag fn: set cost; remove old"
+    assert plan.steps == (tag,) and plan.version == "5"  # tags do not make a version
+
+
+def test_tags_and_concurrency_already_so_plan_nothing():
+    state = replace(published_state(alias=None), tags={"team": "shop"},
+                    reserved_concurrency=5)
+    plan = make_plan(desired(alias=None, tags=(("team", "shop"), ("old", None)),
+                             reserved_concurrency=5), state)
+    assert plan.steps == () and plan.version == "5"
+    assert make_plan(desired(alias=None, reserved_concurrency=6), state).steps == (
+        SetReservedConcurrency("fn", 6, 5),)
+
+
+def test_reserved_concurrency_is_put_when_it_differs():
+    state = replace(published_state(alias=None), reserved_concurrency=None)
+    step = make_plan(desired(alias=None, reserved_concurrency=0), state).steps[-1]
+    assert step == SetReservedConcurrency("fn", 0, None)
+    assert step.describe() == "set reserved concurrency of fn to 0 (was none)"
+
+
+def test_a_new_function_is_tagged_once_created():
+    plan = make_plan(desired(layers=(), alias=None, tags=(("team", "shop"), ("x", None)),
+                             reserved_concurrency=3, settings=(
+        ("Role", "arn:aws:iam::123456789012:role/r"), ("Handler", "app.handler"),
+        ("Runtime", "python3.13"))), State(None))
+    assert plan.steps[-2:] == (TagFunction("fn", (("team", "shop"),), (), None),
+                               SetReservedConcurrency("fn", 3, None))

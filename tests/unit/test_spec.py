@@ -971,3 +971,15 @@ def test_unreserved_runtime_variables_may_be_set(repo):
     spec = load_yaml(repo, "function:\n  files: [app.py]\n  environment:\n"
                            "    TZ: Europe/Paris\n    AWS_LAMBDA_EXEC_WRAPPER: /opt/wrap\n")
     assert dict(spec.function.environment)["TZ"] == "Europe/Paris"
+
+
+def test_tags_and_reserved_concurrency(repo):
+    spec = load_yaml(repo, "function:\n  files: [app.py]\n  tags: {team: shop, old: null}\n"
+                           "  reserved_concurrency: 10\n")
+    assert spec.function.tags == (("old", None), ("team", "shop"))
+    assert spec.function.reserved_concurrency == 10
+    error = refused(repo, "function:\n  files: [app.py]\n  tags: {'aws:x': y}\n")
+    assert_error(error, file="build.yaml", key="function.tags", line=3, says="aws:")
+    error = refused(repo, "function:\n  files: [app.py]\n  reserved_concurrency: -1\n")
+    assert_error(error, file="build.yaml", key="function.reserved_concurrency", line=3,
+                 says="0")
