@@ -26,6 +26,7 @@ from typing import Any
 from builder.buildfile import parse_build_file, read_build_file
 from builder.errors import SpecError
 from builder.paths import collect_files, compile_glob, join_path, normalise_path, resolve_in_repo
+from builder.runtimes import RESERVED_ENVIRONMENT
 from builder.schema import JsonPath, SchemaError, format_path, validate_build_file
 
 BUILD_FILES = ("build.yaml", "build.yml", "build.json")
@@ -61,16 +62,6 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
 
 
-# Lambda refuses these in a function's environment ("reserved keys that are currently not
-# supported for modification"; AWS docs, "Defined runtime environment variables").
-RESERVED_ENVIRONMENT = frozenset((
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-))
 _LOGGING_KEYS = (("format", "LogFormat"), ("application_level", "ApplicationLogLevel"),
                  ("system_level", "SystemLogLevel"), ("log_group", "LogGroup"))
 SNAP_START_MIN_PYTHON = (3, 12)

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from builder.runtimes import RESERVED_ENVIRONMENT
 from lambda3.embedded.code_cache import CodeCache
 from lambda3.embedded.invocation_log import CloudWatchStream, InvocationLog
 from lambda3.embedded.moto_functions import (
@@ -76,17 +77,7 @@ _CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 # Lambda's reserved variables (a function's configuration cannot override them), plus ours.
-_RESERVED = frozenset(
-    {
-        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-        "LAMBDA3_OPT_DIR", "TMPDIR",
-    }
-)
+_RESERVED = RESERVED_ENVIRONMENT | {"LAMBDA3_OPT_DIR", "TMPDIR"}
 
 
 @dataclass(frozen=True)
