@@ -25,12 +25,11 @@ from builder.contract import (
     BuildRequest,
     BuildResult,
     Failure,
-    ToolchainResult,
 )
 from builder.errors import Lambda3Error, RequestError
 from builder.hosts import check_repository
 from builder.indexes import register as register_index_credentials
-from builder.redact import REDACTOR, install_log_redaction
+from builder.redact import REDACTOR, install_log_redaction, register_own_credentials
 from builder.settings import BuilderSettings
 from builder.timing import Timings
 
@@ -115,10 +114,6 @@ def _register_secrets(event: Any) -> None:
         REDACTOR.add(token)
     if isinstance(event, dict) and isinstance(event.get("index_credentials"), dict):
         register_index_credentials(event["index_credentials"])
-    try:
-        from builder.redact import register_own_credentials
-    except ImportError:
-        return
     register_own_credentials(os.environ)
 
 
@@ -144,19 +139,8 @@ def dispatch(request: BuildRequest, settings: BuilderSettings, timings: Timings)
 def _self_install(settings: BuilderSettings) -> BuildResult:
     from builder.selfinstall import self_install
 
-    answer = self_install(workdir=settings.work_path())
-    return BuildResult(ok=True, action="bootstrap", toolchain=toolchain_result(answer))
-
-
-def toolchain_result(answer: Any) -> ToolchainResult:
-    """`builder.selfinstall.self_install`'s answer as the contract's type."""
-    if isinstance(answer, ToolchainResult):
-        return answer
-    return ToolchainResult(
-        layer_arn=answer["toolchain_layer"], code_sha256=answer["code_sha256"],
-        size=answer.get("size", 0), published=bool(answer.get("published")),
-        attached=bool(answer.get("attached")), packages=tuple(answer.get("packages", ())),
-        target=answer.get("target"))
+    return BuildResult(ok=True, action="bootstrap",
+                       toolchain=self_install(workdir=settings.work_path()))
 
 
 def deploy_request(request: BuildRequest, timings: Timings, *,

@@ -32,6 +32,7 @@ from typing import Any
 
 from builder.aws import Aws, LayerVersion, layer_name_of
 from builder.bytecode import compile_bytecode
+from builder.contract import ToolchainResult
 from builder.errors import AwsError, Lambda3Error, RequestError
 from builder.install import scrubbed_env
 from builder.limits import DIRECT_UPLOAD_LIMIT
@@ -77,7 +78,7 @@ def own_target(environ: Mapping[str, str]) -> Target:
 
 def self_install(workdir: Path, *, aws: Aws | None = None, install: Callable | None = None,
                  environ: Mapping[str, str] | None = None,
-                 requirements: Path | None = None) -> dict[str, Any]:
+                 requirements: Path | None = None) -> ToolchainResult:
     """Install and publish (or reuse) the toolchain layer; the handler's result. Attaching
     it is the bootstrap client's part (`attach_toolchain`)."""
     environ = os.environ if environ is None else environ
@@ -99,10 +100,9 @@ def self_install(workdir: Path, *, aws: Aws | None = None, install: Callable | N
         log.info("published %s (%d bytes)", layer.arn, stats.size)
     else:
         log.info("the toolchain is unchanged: reusing %s", layer.arn)
-    return {"ok": True, "action": "bootstrap", "toolchain_layer": layer.arn,
-            "changed": published, "published": published, "attached": False,
-            "packages": packages, "code_sha256": stats.code_sha256, "size": stats.size,
-            "target": target.describe()}
+    return ToolchainResult(layer_arn=layer.arn, code_sha256=stats.code_sha256,
+                           size=stats.size, published=published, attached=False,
+                           packages=tuple(packages), target=target.describe())
 
 
 def build_toolchain(workdir: Path, target: Target, *, requirements: Path,

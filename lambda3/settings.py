@@ -10,6 +10,7 @@ would show. `-c FILE` given and absent is an error; the default `config.ini` may
 from __future__ import annotations
 
 import configparser
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -225,3 +226,30 @@ def _preflight(clients) -> None:
             raise ConfigError(f"AWS refused the credentials: {code}",
                               hint="refresh them (`aws sso login`, new keys) or "
                                    + CREDENTIALS_HINT.split("; ")[0]) from None
+
+
+def read_index_credentials(var: str | None, environ=None) -> tuple[tuple[str, str], ...]:
+    """Private index credentials from `var` (default LAMBDA3_INDEX_CREDENTIALS): a JSON
+    object of host -> "user:password". They travel as the request's secret field only."""
+    from builder.redact import REDACTOR
+
+    environ = os.environ if environ is None else environ
+    name = var or "LAMBDA3_INDEX_CREDENTIALS"
+    text = (environ.get(name) or "").strip()
+    if not text:
+        if var:
+            raise RequestError(f"--index-credentials-env {var}: the variable {var} is not set",
+                               hint='set it to JSON such as {"pypi.example.com": "user:pass"}')
+        return ()
+    try:
+        found = json.loads(text)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and ":" in v for k, v in found.items()):
+        raise RequestError(f"{name} must be a JSON object of host to \"user:password\"",
+                           hint='e.g. {"pypi.example.com": "deploy:s3cret"}')
+    for value in found.values():
+        REDACTOR.add(value.partition(":")[2])
+        REDACTOR.add(value)
+    return tuple(sorted(found.items()))

@@ -115,10 +115,10 @@ class ActionSettings:
 
 
 def _index_credentials(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    from lambda3.commands.deploy import index_credentials
+    from lambda3.settings import read_index_credentials
 
     try:
-        return index_credentials(None, environ)
+        return read_index_credentials(None, environ)
     except Lambda3Error as error:
         raise SettingsError("the input index-credentials is not JSON of host to "
                             "\"user:password\"", hint=error.hint) from None

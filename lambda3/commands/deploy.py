@@ -10,7 +10,7 @@ from pathlib import Path
 
 from builder.contract import BuildRequest, BuildResult
 from lambda3.output import components_table, error_line, print_json, timings_table
-from lambda3.settings import add_aws_arguments
+from lambda3.settings import add_aws_arguments, read_index_credentials
 
 
 def add_parser(subparsers, summary: str) -> None:
@@ -147,37 +147,6 @@ class _RemoteLog:
             Path(self.path).write_text("\n".join(self.lines) + "\n", encoding="utf-8")
 
 
-def index_credentials(var: str | None, environ=None) -> tuple[tuple[str, str], ...]:
-    """Private index credentials from `var` (default LAMBDA3_INDEX_CREDENTIALS): a JSON
-    object of host -> "user:password". They travel as the request's secret field only."""
-    import json
-    import os
-
-    from builder.errors import RequestError
-    from builder.redact import REDACTOR
-
-    environ = os.environ if environ is None else environ
-    name = var or "LAMBDA3_INDEX_CREDENTIALS"
-    text = (environ.get(name) or "").strip()
-    if not text:
-        if var:
-            raise RequestError(f"--index-credentials-env {var}: the variable {var} is not set",
-                               hint='set it to JSON such as {"pypi.example.com": "user:pass"}')
-        return ()
-    try:
-        found = json.loads(text)
-    except ValueError:
-        found = None
-    if not isinstance(found, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and ":" in v for k, v in found.items()):
-        raise RequestError(f"{name} must be a JSON object of host to \"user:password\"",
-                           hint='e.g. {"pypi.example.com": "deploy:s3cret"}')
-    for value in found.values():
-        REDACTOR.add(value.partition(":")[2])
-        REDACTOR.add(value)
-    return tuple(sorted(found.items()))
-
-
 def build_request(settings, action: str) -> BuildRequest:
     return BuildRequest(
         action=action, repository=settings.repository, ref=settings.ref,
@@ -194,7 +163,7 @@ def _execute(settings, args, action: str, log: _RemoteLog) -> BuildResult:
     request = replace(build_request(settings, action), rollout=getattr(args, "rollout", None),
                       functions=tuple(getattr(args, "only", None) or ()),
                       allow_older=bool(getattr(args, "allow_older", False)),
-                      index_credentials=index_credentials(
+                      index_credentials=read_index_credentials(
                           getattr(args, "index_credentials_env", None)))
     if args.local_builder:
         return run_local(request, clients)

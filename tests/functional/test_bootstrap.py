@@ -25,7 +25,6 @@ from bootstrap.seed_layer import build_seed_layer
 from builder.aws import Aws
 from builder.clients import Clients
 from builder.contract import BuilderInfo, BuildRequest, BuildResult
-from builder.handler import toolchain_result
 from builder.package import Entry, make_zip
 from builder.runtimes import make_target
 from builder.selfinstall import ToolchainMismatch, attach_toolchain, self_install
@@ -82,8 +81,9 @@ class FakeBuilder:
                 toolchain={name: self._tool(name) for name in ("dulwich", "PyYAML")}))
         environ = {"AWS_LAMBDA_FUNCTION_NAME": NAME,
                    "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.runtime}"}
-        answer = self_install(self.workdir, aws=self.aws, install=fake_install, environ=environ)
-        return BuildResult(ok=True, action="bootstrap", toolchain=toolchain_result(answer))
+        toolchain = self_install(self.workdir, aws=self.aws, install=fake_install,
+                                 environ=environ)
+        return BuildResult(ok=True, action="bootstrap", toolchain=toolchain)
 
     def _tool(self, name: str) -> str | None:
         """A package is importable when the function's layers hold the toolchain."""

@@ -55,7 +55,7 @@ def test_index_credentials_come_from_the_environment_as_the_secret_field(monkeyp
     import pytest
 
     from builder.errors import RequestError
-    from lambda3.commands.deploy import index_credentials
+    from lambda3.settings import read_index_credentials as index_credentials
 
     env = {"CREDS": '{"pypi.example.com": "deploy:s3cr3t-canary"}'}
     assert index_credentials("CREDS", env) == (("pypi.example.com", "deploy:s3cr3t-canary"),)
