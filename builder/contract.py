@@ -324,7 +324,8 @@ class ToolchainResult:
 @dataclass(frozen=True)
 class RolloutResult:
     """A rollout the builder started (its first step); the client drives the rest.
-    `checks` are the pre-traffic checks to run first: {"file", "event", "expect"}."""
+    `checks` are the pre-traffic checks to run first, `post_checks` those run once all the
+    traffic is on the new version: each {"file", "event", "expect"}."""
 
     strategy: str = "all-at-once"
     phase: str = ""
@@ -334,6 +335,7 @@ class RolloutResult:
     alarms: tuple[str, ...] = ()
     max_error_rate: float | None = None
     checks: tuple[Mapping[str, Any], ...] = ()
+    post_checks: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -356,6 +358,7 @@ class FunctionResult:
     plan_text: tuple[str, ...] = ()
     rollout: RolloutResult | None = None
     error: Failure | None = None
+    function_url: str | None = None  # the function URL the build file manages
 
 
 @dataclass(frozen=True)
@@ -382,6 +385,7 @@ class BuildResult:
     rollout: RolloutResult | None = None
     prune_keep: int | None = None  # the build file's prune.keep: the client prunes after
     functions: tuple[FunctionResult, ...] = ()  # every function built, in build-file order
+    function_url: str | None = None  # the function URL the build file manages
 
     @classmethod
     def failed(cls, error: Lambda3Error, *, action: str = "build") -> BuildResult:
@@ -397,7 +401,7 @@ class BuildResult:
             self, function=f.name, function_arn=f.arn, version=f.version, alias=f.alias,
             code_sha256=f.code_sha256, target=f.target, layers=f.layers,
             components=f.components, plan=f.plan, plan_text=f.plan_text, rollout=f.rollout,
-            functions=(f,)) for f in self.functions if f.deployed)
+            function_url=f.function_url, functions=(f,)) for f in self.functions if f.deployed)
 
     @property
     def changed_layers(self) -> tuple[str, ...]:
@@ -448,7 +452,8 @@ def _failure(value: Any) -> Failure | None:
 
 
 def _rollout(value: Any) -> RolloutResult | None:
-    return _from_mapping(RolloutResult, value, alarms=tuple, checks=lambda c: tuple(c or ()))
+    return _from_mapping(RolloutResult, value, alarms=tuple, checks=lambda c: tuple(c or ()),
+                          post_checks=lambda c: tuple(c or ()))
 
 
 def _tuple_of_functions(items: Any) -> tuple[FunctionResult, ...]:

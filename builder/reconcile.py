@@ -217,7 +217,8 @@ def _rolls_out(output: BuildOutput, target: Destination) -> bool:
     from builder.rollout import parse_strategy
 
     release = _release(output)
-    return parse_strategy(target.rollout or release.rollout).gradual or bool(release.checks)
+    return (parse_strategy(target.rollout or release.rollout).gradual or bool(release.checks)
+            or bool(getattr(release, "post_checks", ())))
 
 
 def start_rollout(aws: Aws, output: BuildOutput, target: Destination, version: str | None, *,
@@ -244,15 +245,19 @@ def start_rollout(aws: Aws, output: BuildOutput, target: Destination, version: s
         aws.call("lambda", "update_alias", idempotent=False, **rollout.update_alias_args(
             target.function, target.alias, state, found.get("RevisionId")))
         log.info("rollout: %s", rollout.describe(state))
-    return rollout_result(state, _release(output).checks)
+    release = _release(output)
+    return rollout_result(state, release.checks, getattr(release, "post_checks", ()))
 
 
-def rollout_result(state, checks=()) -> RolloutResult:
+def rollout_result(state, checks=(), post_checks=()) -> RolloutResult:
+    def events(items):
+        return tuple({"file": c.file, "event": c.event, "expect": c.expect} for c in items)
+
     return RolloutResult(
         strategy=state.strategy, phase=state.phase, old_version=state.old,
         new_version=state.new, weight=state.weight, alarms=state.alarms,
-        max_error_rate=state.max_error_rate,
-        checks=tuple({"file": c.file, "event": c.event, "expect": c.expect} for c in checks))
+        max_error_rate=state.max_error_rate, checks=events(checks),
+        post_checks=events(post_checks))
 
 
 def apply_plan(aws: Aws, plan: Plan, published: Mapping[str, Any] | None = None) -> Applied:

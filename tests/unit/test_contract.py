@@ -60,8 +60,11 @@ FULL_RESULT = BuildResult(
     rollout=RolloutResult(strategy="canary 10 5", phase="shifting", old_version="6",
                           new_version="7", weight=0.1, alarms=("shop-5xx",), max_error_rate=0.02,
                           checks=({"file": "events/smoke.json", "event": "{}",
-                                   "expect": {"ok": True}},)),
+                                   "expect": {"ok": True}},),
+                          post_checks=({"file": "events/after.json", "event": "{}",
+                                        "expect": None},)),
     prune_keep=3,
+    function_url="https://abc.lambda-url.us-east-1.on.aws/",
     functions=(FunctionResult(
         key="api", name="shop-api", arn="arn:aws:lambda:us-east-1:123456789012:function:shop-api",
         version="7", alias="live", code_sha256="abc=", target="python3.12 x86_64",
@@ -71,7 +74,8 @@ FULL_RESULT = BuildResult(
         plan=({"action": "PublishVersion", "function": "shop-api"},),
         plan_text=("publish a version of shop-api",),
         rollout=RolloutResult(strategy="all-at-once"),
-        error=Failure(step="apply", message="function api (shop-api): throttled")),))
+        error=Failure(step="apply", message="function api (shop-api): throttled"),
+        function_url="https://def.lambda-url.us-east-1.on.aws/"),))
 
 
 def test_every_request_field_survives_the_round_trip():
