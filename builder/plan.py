@@ -95,10 +95,34 @@ class UpdateFunctionConfiguration:
     settings: tuple[tuple[str, Any], ...]
     layers: tuple[str | Published, ...] | None  # None: leave the layer list as it is
     revision_id: str | None = None
+    # what each changed setting is now, as `describe` shows it (environment: names only)
+    previous: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
     def describe(self) -> str:
-        parts = [k for k, _ in self.settings] + (["Layers"] if self.layers is not None else [])
+        was = dict(self.previous)
+        parts = [change_text(k, was[k], v) if k in was else k for k, v in self.settings]
+        parts += ["Layers"] if self.layers is not None else []
         return f"update configuration of {self.function}: {', '.join(parts)}"
+
+
+def change_text(key: str, old: Any, new: Any) -> str:
+    """`MemorySize 128 -> 256`; environment variables by name only (values may be secret)."""
+    if key == "Environment":
+        old, new = dict(old or {}), dict(new or {})
+        changed = sorted(k for k in new if k in old and old[k] != new[k])
+        parts = [f"{label} {', '.join(names)}" for label, names in (
+            ("add", sorted(set(new) - set(old))), ("change", changed),
+            ("remove", sorted(set(old) - set(new)))) if names]
+        return f"Environment ({'; '.join(parts)})"
+    return f"{key} {_shown(old)} -> {_shown(new)}"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return "none" if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -226,6 +250,7 @@ class Plan:
     version: str | None  # the version when nothing is published
     alias: str | None
     desired: Desired | None = field(default=None, compare=False, repr=False)  # to re-plan
+    after: tuple[str, ...] = ()  # what follows the steps (a rollout's start), for describe
 
 
 REQUIRED_TO_CREATE = ("Role", "Handler", "Runtime")
@@ -408,11 +433,12 @@ def _update_steps(desired: Desired, state: State, layers: tuple[str | Published,
     current = state.function
     changed_settings = tuple((k, v) for k, v in desired.settings
                              if _current_setting(current.config, k, v) != v)
+    previous = tuple((k, _current_setting(current.config, k, v)) for k, v in changed_settings)
     new_layers = layers if layers != current.layers else None
     revision = current.revision_id
     if changed_settings or new_layers is not None:
         steps.append(UpdateFunctionConfiguration(desired.function, changed_settings, new_layers,
-                                                 revision))
+                                                 revision, previous))
     arch = desired.architecture
     arch_change = arch if arch and arch not in current.config.get("Architectures",
                                                                      ["x86_64"]) else None
@@ -515,6 +541,7 @@ def _publish_step(desired: Desired, state: State) -> PublishVersion:
 # -- rendering -----------------------------------------------------------------------------
 def step_to_json(step: Step) -> dict[str, Any]:
     data = asdict(step)
+    data.pop("previous", None)  # shown in the step's text; environment values stay out
     return {"action": type(step).__name__, **_jsonable(data)}
 
 
@@ -533,6 +560,6 @@ def describe_step(step: Step) -> str:
 
 
 def describe(plan: Plan) -> list[str]:
-    if not plan.steps:
+    if not plan.steps and not plan.after:
         return [f"{plan.function}: nothing to do, everything is up to date"]
-    return [describe_step(step) for step in plan.steps]
+    return [describe_step(step) for step in plan.steps] + list(plan.after)

@@ -201,10 +201,29 @@ def plan_deploy(aws: Aws, output: BuildOutput, target: Destination) -> tuple[Des
     plan = make_plan(desired, state)  # refuses an older build for the alias, rollout or not
     if state.alias is not None and desired.alias and desired.publish and _rolls_out(
             output, target):
-        plan = make_plan(replace(desired, alias=None), state)  # the rollout moves the alias
+        moved = make_plan(replace(desired, alias=None), state)  # the rollout moves the alias
+        if moved.version is None or moved.version != state.alias.version:
+            plan = replace(moved, after=(_rollout_line(output, target, state.alias.version,
+                                                       moved.version),))
+        else:
+            plan = moved
     for line in describe(plan):
         log.info("plan: %s", line)
     return desired, plan
+
+
+def _rollout_line(output: BuildOutput, target: Destination, old: str,
+                  new: str | None) -> str:
+    """The plan's last line when the alias moves by a rollout (see `start_rollout`)."""
+    from builder.rollout import parse_strategy
+
+    release = _release(output)
+    strategy = parse_strategy(target.rollout or release.rollout)
+    first = strategy.weights()[0] if strategy.gradual else 1.0
+    before = " after the pre-traffic checks" if release.checks else ""
+    return (f"start rollout ({strategy.text()}) of alias {target.alias}: version {old} -> "
+            f"{'version ' + new if new else 'the new version'}, {first * 100:g}% of traffic "
+            f"first{before}; the client drives the rest")
 
 
 def _release(output: BuildOutput):

@@ -292,7 +292,8 @@ def test_settings_of_2026_are_created_then_only_the_changed_ones_updated(
         lambda params, **kw: sent.append(dict(params)))
     second = deploy(url, git_token, wrapper)
     assert second["ok"], second
-    assert "update configuration of app: EphemeralStorage, TracingConfig" in second["plan_text"]
+    assert ("update configuration of app: EphemeralStorage 2048 -> 4096, TracingConfig Active "
+            "-> PassThrough") in second["plan_text"]
     assert len(sent) == 1
     assert (sent[0]["EphemeralStorage"], sent[0]["TracingConfig"]) == (
         {"Size": 4096}, {"Mode": "PassThrough"})
@@ -341,3 +342,21 @@ def test_tags_and_reserved_concurrency_are_applied_after_the_alias(
     assert second["plan_text"] == ["tag app: remove stage"]
     assert second["version"] == "1"
     assert client.list_tags(Resource=arn)["Tags"] == {"team": "shop", "owner": "someone else"}
+
+
+def test_a_dry_run_of_a_rollout_shows_how_the_alias_will_move(project, aws, git_token):
+    repo, url = project
+    first = deploy(url, git_token, make_aws(aws))
+    assert first["ok"], first
+    repo.commit("code only", files={"app.py": APP_V2})
+    result = deploy(url, git_token, make_aws(aws), action="plan", rollout="canary 10 5")
+    assert result["ok"], result
+    assert [s["action"] for s in result["plan"]] == ["UpdateFunctionCode", "PublishVersion"]
+    assert result["plan_text"][-1] == (
+        "start rollout (canary 10 5) of alias live: version 1 -> the new version, 10% of "
+        "traffic first; the client drives the rest")
+    assert alias_version(aws) == "1"
+    nothing = deploy(url, git_token, make_aws(aws), action="plan", rollout="canary 10 5",
+                     ref=first["commit"])
+    assert nothing["ok"] and nothing["plan_text"] == ["app: nothing to do, everything is up "
+                                                      "to date"], nothing

@@ -362,8 +362,11 @@ def test_each_changed_setting_of_2026_is_updated_and_shown():
         ("EphemeralStorage", 4096), ("TracingConfig", "PassThrough"),
         ("LoggingConfig", {"LogFormat": "Text"}),
         ("VpcConfig", {"SubnetIds": [], "SecurityGroupIds": []})), None, "rev-1")
-    assert update.describe() == ("update configuration of fn: EphemeralStorage, TracingConfig, "
-                                 "LoggingConfig, VpcConfig")
+    assert update.describe() == (
+        "update configuration of fn: EphemeralStorage 2048 -> 4096, TracingConfig Active -> "
+        "PassThrough, LoggingConfig {LogFormat: JSON} -> {LogFormat: Text}, VpcConfig "
+        "{SubnetIds: [subnet-1, subnet-2], SecurityGroupIds: [sg-1]} -> {SubnetIds: [], "
+        "SecurityGroupIds: []}")
     assert isinstance(plan.steps[1], PublishVersion)
 
 
@@ -514,3 +517,13 @@ def test_a_new_function_is_tagged_once_created():
         ("Runtime", "python3.13"))), State(None))
     assert plan.steps[-2:] == (TagFunction("fn", (("team", "shop"),), (), None),
                                SetReservedConcurrency("fn", 3, None))
+
+
+def test_a_changed_environment_is_shown_by_variable_names_only():
+    state = published_state(alias=None, Environment={"Variables": {
+        "KEEP": "1", "TOKEN": "old-secret", "GONE": "x"}})
+    wanted = (("Environment", {"KEEP": "1", "TOKEN": "new-secret", "NEW": "y"}),)
+    update = make_plan(desired(alias=None, settings=wanted), state).steps[0]
+    text = update.describe()
+    assert text == "update configuration of fn: Environment (add NEW; change TOKEN; remove GONE)"
+    assert "secret" not in text and "previous" not in step_to_json(update)
