@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from builder.errors import Lambda3Error
-from builder.scope import FUNCTION_ACTIONS
+from builder.scope import (
+    FUNCTION_ACTIONS,
+    UNSCOPED_ACTIONS,
+    kms_statement,
+    public_url_statements,
+)
 
 VERSION = "2012-10-17"
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
@@ -148,6 +153,12 @@ def layer_arns(where: Account, patterns: Sequence[str]) -> list[str]:
     return [where.arn("lambda", f"layer:{pattern}-*") for pattern in patterns]
 
 
+def builder_layer_arns(where: Account, name: str) -> list[str]:
+    """The builder's own layers (`<name>-toolchain`, `<name>-seed`) and their versions."""
+    return [where.arn("lambda", f"layer:{name}-{kind}{version}")
+            for kind in ("toolchain", "seed") for version in ("", ":*")]
+
+
 def log_group_arns(where: Account, function: str) -> list[str]:
     group = where.arn("logs", f"log-group:/aws/lambda/{function}")
     return [group, f"{group}:*"]
@@ -221,17 +232,27 @@ def scoped_role_trust_policy(where: Account, name: str) -> dict[str, Any]:
 def scoped_role_policy(where: Account, name: str, bucket: str, allow: Sequence[str],
                        pass_roles: Sequence[str] = ()) -> dict[str, Any]:
     """The deploy role's inline policy: the allow-listed functions and their layers, never
-    the builder or its layers. A request narrows it to one function."""
+    the builder or its layers. A request narrows it to one function.
+
+    It holds what a deploy calls for every setting the build file manages: FUNCTION_ACTIONS
+    on `function:PATTERN` and `function:PATTERN:*` (qualified: function URLs and provisioned
+    concurrency on aliases); AddPermission only for a public function URL's two statements;
+    the EC2 reads Lambda makes with the caller's permissions for `VpcConfig`; and the KMS
+    actions a customer managed key on environment variables needs, only through Lambda. A
+    dead-letter queue or topic needs nothing here: Lambda sends to it with the function's
+    execution role (sqs:SendMessage, sns:Publish)."""
     own = where.arn("lambda", f"function:{name}")
-    own_layers = [where.arn("lambda", f"layer:{name}-{kind}{version}")
-                  for kind in ("toolchain", "seed") for version in ("", ":*")]
+    own_layers = builder_layer_arns(where, name)
     target_actions = FUNCTION_ACTIONS + (("lambda:CreateFunction",) if pass_roles else ())
+    targets = function_arns(where, allow)
     statements = [
-        _statement("TargetFunctions", target_actions, function_arns(where, allow)),
+        _statement("TargetFunctions", target_actions, targets),
+        *public_url_statements(targets),
         _statement("TargetLayers", ["lambda:PublishLayerVersion"], layer_arns(where, allow)),
         _statement("ReadLayerVersions", ["lambda:GetLayerVersion"],
                    [f"arn:{where.partition}:lambda:{where.region}:*:layer:*:*"]),
-        _statement("ListLayers", ["lambda:ListLayerVersions", "lambda:ListLayers"], ["*"]),
+        _statement("Unscoped", UNSCOPED_ACTIONS, ["*"]),
+        kms_statement(where.partition, where.region),
         *_artifact_statements(where, bucket),
         _statement("NeverTheBuilder", ["lambda:*"], [own, f"{own}:*", *own_layers],
                    effect="Deny"),
@@ -286,10 +307,13 @@ RELEASE_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:InvokeFuncti
                    "lambda:GetFunction", "lambda:GetFunctionConfiguration",
                    "lambda:ListAliases", "lambda:ListVersionsByFunction",
                    "lambda:DeleteFunction", "lambda:DeleteAlias")
-RELEASE_LAYER_ACTIONS = ("lambda:ListLayerVersions", "lambda:GetLayerVersion",
+# Promote into another account copies the source's layers under the same names, so the
+# release role may publish versions of the allow-list's layers (and read and delete them,
+# for prune). ListLayerVersions has no resource-level permissions: it is a read on "*".
+RELEASE_LAYER_ACTIONS = ("lambda:GetLayerVersion", "lambda:PublishLayerVersion",
                          "lambda:DeleteLayerVersion")
-RELEASE_READ_ACTIONS = ("lambda:ListFunctions", "cloudwatch:DescribeAlarms",
-                        "cloudwatch:GetMetricStatistics")
+RELEASE_READ_ACTIONS = ("lambda:ListFunctions", "lambda:ListLayerVersions",
+                        "cloudwatch:DescribeAlarms", "cloudwatch:GetMetricStatistics")
 
 
 def deploy_role_policy(where: Account, builder: str,
@@ -297,7 +321,8 @@ def deploy_role_policy(where: Account, builder: str,
     """The deploy role may invoke the builder and read its log. With `releases` (the
     builder's allow-list, from `--github-releases`) it may also drive the steps after a
     build on those functions: rollouts (alias weights, checks, alarms and metrics),
-    promotion and pruning; never on the builder itself."""
+    promotion (publishing copies of the layers it promotes, in a target account) and
+    pruning; never on the builder itself or its layers."""
     statements = [
         _statement("InvokeBuilder", ["lambda:InvokeFunction"],
                    [where.arn("lambda", f"function:{builder}")]),
@@ -312,5 +337,7 @@ def deploy_role_policy(where: Account, builder: str,
             _statement("NotTheBuilder", [a for a in RELEASE_ACTIONS
                                          if a != "lambda:InvokeFunction"],
                        [builder_arn, f"{builder_arn}:*"], effect="Deny"),
+            _statement("NotTheBuildersLayers", RELEASE_LAYER_ACTIONS,
+                       builder_layer_arns(where, builder), effect="Deny"),
         ]
     return {"Version": VERSION, "Statement": statements}

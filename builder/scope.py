@@ -6,6 +6,13 @@ function (and its versions and aliases), that function's layers and the artifact
 `lambda3/` prefix. The credentials AWS returns allow the intersection of the deploy role's
 policy (the whole allow-list) and this session policy (one function), for 15 minutes.
 
+The two documents split the work: the deploy role says which actions (FUNCTION_ACTIONS on
+the allow-listed functions, AddPermission only under `public_url_statements`' conditions,
+the KMS and EC2 actions a function's settings need); the session policy says on which
+resources, allowing `lambda:*` on the request's function only. Repeating the role's action
+list here would not narrow the intersection further, and would not fit IAM's 2048
+characters for a session policy next to five long layer names.
+
 `session_policy` is pure; `scoped_clients` makes the one STS call.
 """
 from __future__ import annotations
@@ -22,13 +29,34 @@ VERSION = "2012-10-17"
 MAX_SESSION_POLICY = 2048  # IAM's limit for a session policy's plaintext
 SESSION_SECONDS = 900  # AssumeRole's shortest duration
 # The lambda actions a deploy calls on its function (bootstrap's deploy role holds them on
-# every allow-listed function; a session narrows them to one).
+# every allow-listed function; a session narrows them to one). Function URLs, provisioned
+# concurrency (on an alias or version) and the function's resource policy are read and
+# changed on `function:F` and `function:F:*`. RemovePermission only takes statements out of
+# F's own policy (F's code is the deploy's to replace anyway); AddPermission, which can
+# open F to anyone, is in `public_url_statements`, under conditions.
 FUNCTION_ACTIONS = ("lambda:GetFunction", "lambda:GetFunctionConfiguration",
                     "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
                     "lambda:PublishVersion", "lambda:ListVersionsByFunction",
                     "lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias",
                     "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",
-                    "lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency")
+                    "lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency",
+                    "lambda:GetFunctionUrlConfig", "lambda:CreateFunctionUrlConfig",
+                    "lambda:UpdateFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig",
+                    "lambda:GetPolicy", "lambda:RemovePermission",
+                    "lambda:GetProvisionedConcurrencyConfig",
+                    "lambda:PutProvisionedConcurrencyConfig",
+                    "lambda:DeleteProvisionedConcurrencyConfig",
+                    "lambda:GetFunctionRecursionConfig", "lambda:PutFunctionRecursionConfig")
+# Creating or updating a function with VpcConfig: Lambda checks the subnets and security
+# groups with the caller's permissions. These EC2 actions have no resource-level
+# permissions, so they are granted on "*".
+VPC_ACTIONS = ("ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs")
+# A customer managed key (KMSKeyArn) on environment variables: Lambda creates a grant and
+# encrypts with the caller's permissions, and decrypts them for the caller on reads; only
+# when the request comes through Lambda in the function's region (kms:ViaService).
+KMS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:CreateGrant")
+# Actions that take no resource ARN: layer listings and the VPC checks.
+UNSCOPED_ACTIONS = ("lambda:ListLayerVersions", "lambda:ListLayers") + VPC_ACTIONS
 # No wildcards: a name with * or ? would widen the policy beyond the request.
 _FUNCTION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LAYER = re.compile(r"^[A-Za-z0-9_-]{1,140}$")
@@ -44,16 +72,18 @@ class ScopeError(Lambda3Error):
 def session_policy(*, region: str, account: str, partition: str, function: str,
                    layer_names: Sequence[str], bucket: str | None,
                    pass_role: str | None = None) -> dict[str, Any]:
-    """The session policy for deploying `function`: its ARN and qualified ARNs, publishing
-    `layer_names`, the bucket's `lambda3/` prefix, and passing `pass_role` (the role a new
-    function is created with) to Lambda only."""
+    """The session policy for deploying `function`: any Lambda action the deploy role
+    allows, on its ARN and qualified ARNs only; publishing `layer_names`; the bucket's
+    `lambda3/` prefix; the environment key through Lambda; and passing `pass_role` (the role
+    a new function is created with) to Lambda only."""
     _check(function, layer_names, bucket, pass_role)
     lam = f"arn:{partition}:lambda:{region}"
     base = f"{lam}:{account}:function:{function}"
     statements: list[dict[str, Any]] = [
-        _allow("Function", FUNCTION_ACTIONS + ("lambda:CreateFunction",), [base, f"{base}:*"]),
+        _allow("Function", ["lambda:*"], [base, f"{base}:*"]),
         _allow("LayerRead", ["lambda:GetLayerVersion"], [f"{lam}:*:layer:*:*"]),
-        _allow("LayerList", ["lambda:ListLayerVersions", "lambda:ListLayers"], ["*"]),
+        _allow("Unscoped", UNSCOPED_ACTIONS, ["*"]),
+        kms_statement(partition, region),
     ]
     if layer_names:
         layers = [f"{lam}:{account}:layer:{name}" for name in dict.fromkeys(layer_names)]
@@ -66,6 +96,33 @@ def session_policy(*, region: str, account: str, partition: str, function: str,
         statements.append(_allow("PassRole", ["iam:PassRole"], [pass_role], condition={
             "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}))
     return _within_limit({"Version": VERSION, "Statement": statements}, function)
+
+
+def public_url_statements(resources: Sequence[str]) -> list[dict[str, Any]]:
+    """AddPermission only for the two statements a public function URL (auth type NONE)
+    needs on the function's resource policy, both for Principal "*": lambda:InvokeFunctionUrl
+    with FunctionUrlAuthType NONE, and lambda:InvokeFunction with InvokedViaFunctionUrl
+    true. No grant to an account, a service or an IAM-authorized URL. (IAM has no key for
+    the action a new statement allows; these two conditions are all IAM offers.)"""
+    return [
+        _allow("PublicUrl", ["lambda:AddPermission"], resources, condition={
+            "StringEquals": {"lambda:Principal": "*", "lambda:FunctionUrlAuthType": "NONE"}}),
+        _allow("PublicUrlInvoke", ["lambda:AddPermission"], resources, condition={
+            "StringEquals": {"lambda:Principal": "*"},
+            "Bool": {"lambda:InvokedViaFunctionUrl": "true"}}),
+    ]
+
+
+def kms_statement(partition: str, region: str) -> dict[str, Any]:
+    """KMS_ACTIONS on the region's keys, only when Lambda in that region makes the request
+    on the caller's behalf (the key's own policy must allow the deploy role too)."""
+    return _allow("EnvironmentKey", KMS_ACTIONS, [f"arn:{partition}:kms:{region}:*:key/*"],
+                  condition={"StringEquals": {"kms:ViaService": via_lambda(region)}})
+
+
+def via_lambda(region: str) -> str:
+    """The kms:ViaService name of Lambda in `region` (the same suffix in every partition)."""
+    return f"lambda.{region}.amazonaws.com"
 
 
 def _allow(sid: str, actions: Sequence[str], resources: Sequence[str], *,

@@ -2,11 +2,11 @@
 
 It knows: Allow and Deny statements; Action / NotAction and Resource / NotResource with
 `*` and `?` wildcards (actions case-insensitive, resources case-sensitive); the condition
-operators StringEquals, StringNotEquals, StringLike and ArnLike (every key of a block must
-match, a key missing from the request fails it); Principal in trust policies. An explicit
-deny in any document wins; otherwise some Allow is needed. With a session policy the
-request must be allowed by the identity policies and by the session policy, as IAM
-evaluates the credentials of an AssumeRole with `Policy`.
+operators StringEquals, StringNotEquals, StringLike, ArnLike and Bool (every key of a block
+must match, a key missing from the request fails it; Bool reads true and "true" alike);
+Principal in trust policies. An explicit deny in any document wins; otherwise some Allow is
+needed. With a session policy the request must be allowed by the identity policies and by
+the session policy, as IAM evaluates the credentials of an AssumeRole with `Policy`.
 
 Not modelled (the documents do not use them): permission boundaries, SCPs, resource-based
 policies, `...IfExists` operators, policy variables.
@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 ALLOW, EXPLICIT_DENY, IMPLICIT_DENY = "allow", "explicit deny", "implicit deny"
-Context = Mapping[str, str | Sequence[str]]
+Context = Mapping[str, str | bool | Sequence[str]]
 
 
 @lru_cache(maxsize=4096)
@@ -32,8 +32,12 @@ def matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     return bool(_pattern(pattern, ignore_case).match(value))
 
 
-def _listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value or [])
+def _listed(value: Any) -> list[Any]:
+    return [value] if isinstance(value, (str, bool)) else list(value or [])
+
+
+def _boolean(value: Any) -> str:
+    return str(value).lower()
 
 
 def _any_match(patterns: Any, value: str, *, ignore_case: bool = False) -> bool:
@@ -57,6 +61,7 @@ _OPERATORS = {
     "StringNotEquals": lambda want, have: want != have,
     "StringLike": lambda want, have: matches(want, have),
     "ArnLike": lambda want, have: matches(want, have),
+    "Bool": lambda want, have: _boolean(want) == _boolean(have),
 }
 
 

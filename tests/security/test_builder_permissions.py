@@ -40,7 +40,21 @@ WRITES = ["lambda:UpdateFunctionConfiguration", "lambda:UpdateFunctionCode",
           "lambda:PublishVersion", "lambda:AddPermission", "lambda:RemovePermission",
           "lambda:CreateAlias", "lambda:UpdateAlias", "lambda:DeleteFunction",
           "lambda:PutFunctionConcurrency", "lambda:CreateFunctionUrlConfig",
-          "lambda:UpdateFunctionUrlConfig", "lambda:InvokeFunction", "lambda:TagResource"]
+          "lambda:UpdateFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig",
+          "lambda:PutProvisionedConcurrencyConfig", "lambda:DeleteProvisionedConcurrencyConfig",
+          "lambda:PutFunctionRecursionConfig", "lambda:InvokeFunction", "lambda:TagResource"]
+# the settings a deploy manages beyond code, configuration, versions and aliases
+SETTINGS = ["lambda:GetFunctionUrlConfig", "lambda:CreateFunctionUrlConfig",
+            "lambda:UpdateFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig",
+            "lambda:GetPolicy", "lambda:RemovePermission",
+            "lambda:GetProvisionedConcurrencyConfig", "lambda:PutProvisionedConcurrencyConfig",
+            "lambda:DeleteProvisionedConcurrencyConfig", "lambda:GetFunctionRecursionConfig",
+            "lambda:PutFunctionRecursionConfig"]
+# a public function URL's two resource-policy statements, as AddPermission is asked for them
+PUBLIC_URL = [{"lambda:Principal": "*", "lambda:FunctionUrlAuthType": "NONE"},
+              {"lambda:Principal": "*", "lambda:InvokedViaFunctionUrl": "true"}]
+KEY = WHERE.arn("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab")
+VIA_LAMBDA = {"kms:ViaService": f"lambda.{WHERE.region}.amazonaws.com"}
 
 
 def documents(allow=("*",), pass_roles=()):
@@ -86,6 +100,16 @@ def test_the_evaluator_reads_wildcards_negations_conditions_and_deny():
     assert allowed([policy], "s3:GetObject", "arn:aws:s3:::b/p/1", session=session)
     assert not allowed([policy], "s3:GetObject", "arn:aws:s3:::b/p/2", session=session)
     assert not allowed([policy], "s3:PutObject", "arn:aws:s3:::b/p/1", session=session)
+    flagged = {"Statement": [{"Effect": "Allow", "Action": "lambda:AddPermission",
+                              "Resource": "*", "Condition": {
+                                  "StringEquals": {"lambda:Principal": "*"},
+                                  "Bool": {"lambda:InvokedViaFunctionUrl": "true"}}}]}
+    for value in ("true", True, "TRUE"):
+        assert allowed([flagged], "lambda:AddPermission", "f",
+                       {"lambda:Principal": "*", "lambda:InvokedViaFunctionUrl": value})
+    for context in ({"lambda:Principal": "*", "lambda:InvokedViaFunctionUrl": False},
+                    {"lambda:Principal": "*"}, {"lambda:InvokedViaFunctionUrl": True}):
+        assert not allowed([flagged], "lambda:AddPermission", "f", context)
 
 
 # -- the builder role: builds, and nothing on functions ---------------------------------------
@@ -115,6 +139,14 @@ def test_the_builder_role_keeps_what_a_build_needs(desired):
     assert builder_may(desired, "s3:PutObject", f"arn:aws:s3:::{BUCKET}/lambda3/artifacts/a.zip")
     assert not builder_may(desired, "s3:PutObject", f"arn:aws:s3:::{BUCKET}/other/a.zip")
     assert builder_may(desired, "lambda:GetFunctionConfiguration", BUILDER)
+
+
+def test_the_builder_role_uses_no_key_and_makes_nothing_public(desired):
+    for action in ("kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"):
+        assert not builder_may(desired, action, KEY, VIA_LAMBDA)
+    for context in PUBLIC_URL:
+        for resource in (BUILDER, lam("function:shop-cart")):
+            assert not builder_may(desired, "lambda:AddPermission", resource, context)
 
 
 def test_the_builder_role_passes_no_role(desired):
@@ -168,6 +200,46 @@ def test_a_request_for_f_touches_nothing_else(desired):
                            f"arn:aws:s3:::{BUCKET}/private/a.zip")
     assert not request_may(desired, "shop-cart", [], "s3:DeleteObject",
                            f"arn:aws:s3:::{BUCKET}/lambda3/artifacts/a.zip")
+
+
+@pytest.mark.parametrize("action", SETTINGS)
+def test_a_request_for_f_manages_fs_url_provisioned_concurrency_and_recursion(desired, action):
+    f = lam("function:shop-cart")
+    for resource in (f, f"{f}:live", f"{f}:7"):
+        assert request_may(desired, "shop-cart", [], action, resource)
+    for resource in (lam("function:shop-orders"), lam("function:shop-orders:live"),
+                     lam("function:api"), BUILDER, f"{BUILDER}:live"):
+        assert not request_may(desired, "shop-cart", [], action, resource)
+
+
+def test_a_request_for_f_makes_only_fs_url_public(desired):
+    f = lam("function:shop-cart")
+    for context in PUBLIC_URL:
+        assert request_may(desired, "shop-cart", [], "lambda:AddPermission", f, context)
+        assert request_may(desired, "shop-cart", [], "lambda:AddPermission", f"{f}:live",
+                           context)
+        for other in (lam("function:shop-orders"), BUILDER, f"{BUILDER}:live"):
+            assert not request_may(desired, "shop-cart", [], "lambda:AddPermission", other,
+                                   context)
+    for context in ({"lambda:Principal": "*"},
+                    {"lambda:Principal": "123456789012", "lambda:FunctionUrlAuthType": "NONE"},
+                    {"lambda:Principal": "*", "lambda:FunctionUrlAuthType": "AWS_IAM"},
+                    {"lambda:Principal": "sns.amazonaws.com"}):
+        assert not request_may(desired, "shop-cart", [], "lambda:AddPermission", f, context)
+
+
+def test_a_request_checks_vpcs_and_uses_keys_only_through_lambda(desired):
+    for action in ("ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"):
+        assert request_may(desired, "shop-cart", [], action, "*")
+    for action in ("kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"):
+        assert request_may(desired, "shop-cart", [], action, KEY, VIA_LAMBDA)
+        assert not request_may(desired, "shop-cart", [], action, KEY)
+        assert not request_may(desired, "shop-cart", [], action, KEY,
+                               {"kms:ViaService": f"s3.{WHERE.region}.amazonaws.com"})
+    for action in ("ec2:CreateNetworkInterface", "ec2:AuthorizeSecurityGroupIngress",
+                   "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "sqs:SendMessage",
+                   "sns:Publish"):
+        assert not request_may(desired, "shop-cart", [], action, "*", VIA_LAMBDA)
 
 
 def test_a_request_naming_the_builders_layers_still_cannot_publish_them(desired):

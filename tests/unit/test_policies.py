@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +50,7 @@ from bootstrap.toolchain import ToolchainError, ensure_toolchain, missing_tools,
 from builder.aws import FunctionState
 from builder.contract import CONTRACT, BuilderInfo, BuildResult, ToolchainResult
 from builder.runtimes import make_target
+from builder.scope import FUNCTION_ACTIONS, KMS_ACTIONS, VPC_ACTIONS
 from tests.policy_eval import allowed as evaluated
 
 WHERE = Account("123456789012", "eu-west-1")
@@ -60,8 +62,22 @@ def statements(document):
     return {s["Sid"]: s for s in document["Statement"]}
 
 
-def allowed(document, action: str, arn: str) -> bool:
-    return evaluated([document], action, arn)
+def allowed(document, action: str, arn: str, context=None) -> bool:
+    return evaluated([document], action, arn, context)
+
+
+FN = "arn:aws:lambda:eu-west-1:123456789012:function:"
+# what a public function URL's two AddPermission calls carry (lambda:InvokeFunctionUrl with
+# FunctionUrlAuthType NONE; lambda:InvokeFunction with InvokedViaFunctionUrl)
+PUBLIC_URL = {"lambda:Principal": "*", "lambda:FunctionUrlAuthType": "NONE"}
+PUBLIC_URL_INVOKE = {"lambda:Principal": "*", "lambda:InvokedViaFunctionUrl": True}
+SETTINGS_ACTIONS = ("lambda:GetFunctionUrlConfig", "lambda:CreateFunctionUrlConfig",
+                    "lambda:UpdateFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig",
+                    "lambda:GetPolicy", "lambda:RemovePermission",
+                    "lambda:GetProvisionedConcurrencyConfig",
+                    "lambda:PutProvisionedConcurrencyConfig",
+                    "lambda:DeleteProvisionedConcurrencyConfig",
+                    "lambda:GetFunctionRecursionConfig", "lambda:PutFunctionRecursionConfig")
 
 
 # -- the builder role ----------------------------------------------------------------------
@@ -109,6 +125,65 @@ def test_the_deploy_role_never_touches_the_builder_or_its_layers():
     assert allowed(policy, "lambda:PublishLayerVersion",
                    "arn:aws:lambda:eu-west-1:123456789012:layer:b-x-dependencies")
     assert allowed(policy, "s3:GetObject", "arn:aws:s3:::art/lambda3/artifacts/x.zip")
+
+
+@pytest.mark.parametrize("action", SETTINGS_ACTIONS)
+def test_the_deploy_role_manages_urls_provisioned_concurrency_and_recursion(action):
+    assert action in FUNCTION_ACTIONS
+    policy = scoped_role_policy(WHERE, "b", "art", ["app-*"])
+    for target in ("app-orders", "app-orders:live", "app-orders:7"):
+        assert allowed(policy, action, FN + target)
+    for other in ("billing", "billing:live", "b", "b:live"):
+        assert not allowed(policy, action, FN + other)
+    everything = scoped_role_policy(WHERE, "b", "art", ["*"])
+    assert allowed(everything, action, FN + "billing:live")
+    assert not allowed(everything, action, FN + "b")  # the builder, even with *
+    assert not allowed(everything, action, FN + "b:live")
+
+
+def test_add_permission_only_makes_a_function_url_public():
+    policy = scoped_role_policy(WHERE, "b", "art", ["*"])
+    for target in ("app-orders", "app-orders:live"):
+        assert allowed(policy, "lambda:AddPermission", FN + target, PUBLIC_URL)
+        assert allowed(policy, "lambda:AddPermission", FN + target, PUBLIC_URL_INVOKE)
+        assert allowed(policy, "lambda:AddPermission", FN + target,
+                       {**PUBLIC_URL_INVOKE, "lambda:InvokedViaFunctionUrl": "true"})
+    refused = [
+        {},  # no principal, no URL
+        {"lambda:Principal": "*"},  # public, but not through the URL
+        {"lambda:Principal": "*", "lambda:FunctionUrlAuthType": "AWS_IAM"},
+        {"lambda:Principal": "*", "lambda:InvokedViaFunctionUrl": False},
+        {"lambda:Principal": "210987654321", "lambda:FunctionUrlAuthType": "NONE"},
+        {"lambda:Principal": "s3.amazonaws.com", "lambda:InvokedViaFunctionUrl": True},
+        {"lambda:Principal": "arn:aws:iam::210987654321:root",
+         "lambda:FunctionUrlAuthType": "NONE"},
+    ]
+    for context in refused:
+        assert not allowed(policy, "lambda:AddPermission", FN + "app-orders", context), context
+    for builder in ("b", "b:live"):
+        assert not allowed(policy, "lambda:AddPermission", FN + builder, PUBLIC_URL)
+    narrow = scoped_role_policy(WHERE, "b", "art", ["app-*"])
+    assert not allowed(narrow, "lambda:AddPermission", FN + "billing", PUBLIC_URL)
+
+
+def test_the_deploy_role_checks_vpcs_and_uses_keys_only_through_lambda():
+    policy = scoped_role_policy(WHERE, "b", "art", ["app-*"])
+    for action in VPC_ACTIONS:
+        assert allowed(policy, action, "*")
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    via_lambda = {"kms:ViaService": "lambda.eu-west-1.amazonaws.com"}
+    for action in KMS_ACTIONS:
+        assert allowed(policy, action, key, via_lambda)
+        assert not allowed(policy, action, key)  # called directly
+        assert not allowed(policy, action, key, {"kms:ViaService": "s3.eu-west-1.amazonaws.com"})
+        assert not allowed(policy, action, key,
+                           {"kms:ViaService": "lambda.us-east-1.amazonaws.com"})
+        assert not allowed(policy, action, key.replace("eu-west-1", "us-east-1"),
+                           {"kms:ViaService": "lambda.us-east-1.amazonaws.com"})
+    for action in ("kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:GenerateDataKey",
+                   "ec2:CreateNetworkInterface", "sqs:SendMessage", "sns:Publish"):
+        assert not allowed(policy, action, "*", via_lambda)
+        assert not allowed(policy, action, key, via_lambda)
 
 
 def test_the_deploy_role_trusts_the_builder_role_only():
@@ -425,3 +500,32 @@ def test_with_releases_the_deploy_role_drives_rollouts_but_never_touches_the_bui
     assert allowed(policy, "lambda:DeleteLayerVersion",
                    "arn:aws:lambda:eu-west-1:123456789012:layer:app-api-dependencies:3")
     assert not allowed(policy, "lambda:UpdateFunctionCode", base + "app-api")
+
+
+def test_the_release_role_publishes_the_layers_a_promote_copies():
+    layer = "arn:aws:lambda:eu-west-1:123456789012:layer:"
+    policy = deploy_role_policy(WHERE, "lambda3-builder", ("app-*",))
+    assert allowed(policy, "lambda:PublishLayerVersion", layer + "app-api-dependencies")
+    assert allowed(policy, "lambda:GetLayerVersion", layer + "app-api-dependencies:3")
+    assert allowed(policy, "lambda:ListLayerVersions", "*")  # no resource-level permissions
+    assert not allowed(policy, "lambda:PublishLayerVersion", layer + "billing-dependencies")
+    everything = deploy_role_policy(WHERE, "lambda3-builder", ("*",))
+    assert allowed(everything, "lambda:PublishLayerVersion", layer + "billing-dependencies")
+    for own in ("lambda3-builder-toolchain", "lambda3-builder-seed"):
+        for action in ("lambda:PublishLayerVersion", "lambda:DeleteLayerVersion"):
+            assert not allowed(everything, action, layer + own)
+            assert not allowed(everything, action, layer + own + ":4")
+    assert not any("lambda:PublishLayerVersion" in s["Action"]
+                   for s in deploy_role_policy(WHERE, "lambda3-builder")["Statement"])
+
+
+def test_every_action_bootstrap_grants_is_in_its_permissions_doc():
+    text = (Path(__file__).parents[2] / "docs" / "bootstrap.md").read_text()
+    documents = [builder_policy(WHERE, "b", "art", ["acme/pypi"]),
+                 scoped_role_policy(WHERE, "b", "art", ["*"], pass_roles=["app-*"]),
+                 deploy_role_policy(WHERE, "b", ("*",))]
+    actions = {a for d in documents for s in d["Statement"]
+               for a in s.get("Action", []) + s.get("NotAction", [])}
+    missing = sorted(a for a in actions
+                     if f"`{a}`" not in text and f"`{a.split(':', 1)[1]}`" not in text)
+    assert missing == []

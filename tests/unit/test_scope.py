@@ -9,8 +9,10 @@ from botocore.exceptions import ClientError
 from builder.clients import Clients
 from builder.redact import REDACTOR
 from builder.scope import (
+    KMS_ACTIONS,
     MAX_SESSION_POLICY,
     SESSION_SECONDS,
+    UNSCOPED_ACTIONS,
     ScopeError,
     packed_size,
     role_account,
@@ -34,7 +36,29 @@ def resources(document, action):
 
 def test_the_function_and_its_qualifiers_only():
     base = "arn:aws:lambda:eu-west-1:123456789012:function:shop-cart"
-    assert resources(policy(), "lambda:UpdateFunctionCode") == [base, f"{base}:*"]
+    assert resources(policy(), "lambda:*") == [base, f"{base}:*"]
+    named = [r for s in policy()["Statement"] for r in s["Resource"] if ":function:" in r]
+    assert named == [base, f"{base}:*"]  # no other statement names a function
+
+
+def test_only_listings_and_the_vpc_checks_are_on_every_resource():
+    (statement,) = [s for s in policy()["Statement"] if s["Resource"] == ["*"]]
+    assert tuple(statement["Action"]) == UNSCOPED_ACTIONS
+    assert set(UNSCOPED_ACTIONS) == {"lambda:ListLayerVersions", "lambda:ListLayers",
+                                     "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
+                                     "ec2:DescribeVpcs"}
+    assert "Condition" not in statement
+
+
+@pytest.mark.parametrize("partition, region", [("aws", "eu-west-1"), ("aws-cn", "cn-north-1")])
+def test_the_environment_key_is_used_only_through_lambda_in_the_region(partition, region):
+    document = policy(partition=partition, region=region)
+    (statement,) = [s for s in document["Statement"] if "kms:CreateGrant" in s["Action"]]
+    assert set(statement["Action"]) == set(KMS_ACTIONS) == {
+        "kms:Encrypt", "kms:Decrypt", "kms:CreateGrant"}
+    assert statement["Resource"] == [f"arn:{partition}:kms:{region}:*:key/*"]
+    assert statement["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"lambda.{region}.amazonaws.com"}}
 
 
 def test_the_named_layers_only():
@@ -77,6 +101,15 @@ def test_the_packed_policy_stays_within_iams_limit():
         <= MAX_SESSION_POLICY
     with pytest.raises(ScopeError, match="over IAM's 2048"):
         policy(layer_names=[f"shop-cart-{'x' * 100}-{n}" for n in range(20)])
+
+
+def test_a_longest_function_name_with_its_layers_fits():
+    name = "f" * 64
+    document = policy(function=name, region="ap-southeast-2",
+                      layer_names=[f"{name}-dependencies", f"{name}-assets", f"{name}-models"],
+                      bucket="lambda3-artifacts-123456789012-ap-southeast-2",
+                      pass_role="arn:aws:iam::123456789012:role/" + "r" * 64)
+    assert packed_size(document) <= MAX_SESSION_POLICY
 
 
 def test_the_deploy_roles_arn_says_partition_and_account():
