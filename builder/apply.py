@@ -20,6 +20,7 @@ from typing import Any
 from builder.aws import Aws, ConcurrentChangeError, LayerVersion, config_fingerprint
 from builder.errors import AwsError, Lambda3Error
 from builder.plan import (
+    URL_STATEMENTS,
     Code,
     CreateFunction,
     Plan,
@@ -27,6 +28,9 @@ from builder.plan import (
     PublishLayerVersion,
     PublishVersion,
     SetAlias,
+    SetFunctionUrl,
+    SetProvisionedConcurrency,
+    SetRecursion,
     SetReservedConcurrency,
     TagFunction,
     UpdateFunctionCode,
@@ -49,6 +53,7 @@ class Applied:
     code_sha256: str | None = None
     changed_function: bool = False  # one of our calls changed it: carry revision_id forward
     plan: Plan | None = None  # the plan applied (after a re-plan, the second one)
+    function_url: str | None = None  # the URL a SetFunctionUrl created or updated
 
 
 class Executor:
@@ -70,6 +75,11 @@ class Executor:
             SetReservedConcurrency: lambda s: self.aws.call(
                 "lambda", "put_function_concurrency", idempotent=True, FunctionName=s.function,
                 ReservedConcurrentExecutions=s.reserved),
+            SetRecursion: lambda s: self.aws.call(
+                "lambda", "put_function_recursion_config", idempotent=True,
+                FunctionName=s.function, RecursiveLoop=s.loop),
+            SetProvisionedConcurrency: self._provisioned,
+            SetFunctionUrl: lambda s: self._function_url(s, applied),
         }
         run_steps(plan.steps, handlers, label="apply", on_step=log.info, after=_after_failure)
         return applied
@@ -82,6 +92,43 @@ class Executor:
         if step.remove:
             self.aws.call("lambda", "untag_resource", idempotent=True, Resource=arn,
                           TagKeys=list(step.remove))
+
+    def _provisioned(self, step: SetProvisionedConcurrency) -> None:
+        where = {"FunctionName": step.function, "Qualifier": step.alias}
+        if step.put and step.wanted == 0:
+            self.aws.call("lambda", "delete_provisioned_concurrency_config", idempotent=True,
+                          **where)
+            return
+        if step.put:
+            self.aws.call("lambda", "put_provisioned_concurrency_config", idempotent=True,
+                          ProvisionedConcurrentExecutions=step.wanted, **where)
+        found = self.aws.wait_provisioned_ready(step.function, step.alias)
+        log.info("provisioned concurrency of %s:%s READY (%s available)", step.function,
+                 step.alias, found.get("AvailableProvisionedConcurrentExecutions"))
+
+    def _function_url(self, step: SetFunctionUrl, applied: Applied) -> None:
+        where = {"FunctionName": step.function,
+                 **({"Qualifier": step.qualifier} if step.qualifier else {})}
+        for sid in step.remove_statements:
+            self.aws.maybe("lambda", "remove_permission", StatementId=sid, **where)
+        if step.remove:
+            if step.exists:
+                self.aws.maybe("lambda", "delete_function_url_config", **where)
+            return
+        if not step.exists:
+            found = self.aws.call("lambda", "create_function_url_config", idempotent=False,
+                                  **dict(step.config), **where)
+        elif step.config:
+            found = self.aws.call("lambda", "update_function_url_config", idempotent=True,
+                                  **dict(step.config), **where)
+        else:
+            found = {}
+        for sid in step.add_statements:
+            self.aws.call("lambda", "add_permission", idempotent=False, StatementId=sid,
+                          Principal="*", **_public_statement(sid), **where)
+        applied.function_url = found.get("FunctionUrl") or applied.function_url
+        if found.get("FunctionUrl"):
+            log.info("function URL %s", found["FunctionUrl"])
 
     def _publish_layer(self, step: PublishLayerVersion, applied: Applied) -> None:
         layer = step.layer
@@ -163,9 +210,21 @@ class Executor:
         log.info("alias %s -> version %s", step.alias, version)
 
 
+def _public_statement(sid: str) -> dict[str, Any]:
+    """The two statements that make an auth-NONE function URL public (Lambda, since
+    October 2025: lambda:InvokeFunctionUrl and lambda:InvokeFunction)."""
+    if sid == URL_STATEMENTS[0]:
+        return {"Action": "lambda:InvokeFunctionUrl", "FunctionUrlAuthType": "NONE"}
+    return {"Action": "lambda:InvokeFunction", "InvokedViaFunctionUrl": True}
+
+
+_AFTER_ALIAS = (":TagFunction", ":SetReservedConcurrency", ":SetRecursion",
+                ":SetProvisionedConcurrency", ":SetFunctionUrl")
+
+
 def _after_failure(error: Lambda3Error) -> str:
     again = "" if "re-run" in error.message else ", re-run to continue"
-    if error.step.endswith((":TagFunction", ":SetReservedConcurrency")):  # after the alias
+    if error.step.endswith(_AFTER_ALIAS):  # after the alias
         return f"; the version and the alias are deployed{again}"
     return f"; the alias was not moved{again}"
 

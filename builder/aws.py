@@ -24,7 +24,8 @@ THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling",
 _IN_PROGRESS = ("update is in progress", "the following state: pending")  # lower-cased
 _ROLE_NOT_READY = "cannot be assumed by Lambda"
 _READS = ("get_", "list_", "head_", "describe_")
-_NOT_FOUND = ("ResourceNotFoundException", "NoSuchKey", "404", "NotFound")
+_NOT_FOUND = ("ResourceNotFoundException", "NoSuchKey", "404", "NotFound",
+              "ProvisionedConcurrencyConfigNotFoundException")
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ class Aws:
             return ""
         return f" ({_gb(used)} of {_gb(limit)} used)"
 
-    def _maybe(self, service: str, method: str, **kwargs: Any) -> Any:
+    def maybe(self, service: str, method: str, **kwargs: Any) -> Any:
         """Like call, but None when the resource does not exist."""
         try:
             return self.call(service, method, **kwargs)
@@ -271,7 +272,7 @@ class Aws:
 
     # -- reading ----------------------------------------------------------------------------
     def get_function(self, name: str) -> FunctionState | None:
-        found = self._maybe("lambda", "get_function_configuration", FunctionName=name)
+        found = self.maybe("lambda", "get_function_configuration", FunctionName=name)
         if found is None:
             return None
         return FunctionState(
@@ -281,7 +282,7 @@ class Aws:
         )
 
     def get_alias(self, function: str, alias: str) -> AliasState | None:
-        found = self._maybe("lambda", "get_alias", FunctionName=function, Name=alias)
+        found = self.maybe("lambda", "get_alias", FunctionName=function, Name=alias)
         if not found:
             return None
         weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
@@ -310,7 +311,9 @@ class Aws:
 
     def get_layer_version(self, arn: str) -> LayerVersion | None:
         name, version = layer_name_of(arn), layer_version_of(arn)
-        found = self._maybe("lambda", "get_layer_version", LayerName=name, VersionNumber=version)
+        # the layer's ARN, not its name: a layer of another account is read where it is
+        layer = arn.rsplit(":", 1)[0] if arn.count(":") >= 7 else name
+        found = self.maybe("lambda", "get_layer_version", LayerName=layer, VersionNumber=version)
         if not found:
             return None
         content = found.get("Content", {})
@@ -331,12 +334,12 @@ class Aws:
         return None
 
     def _layer_versions(self, name: str) -> list[Mapping[str, Any]]:
-        page = self._maybe("lambda", "list_layer_versions", LayerName=name)
+        page = self.maybe("lambda", "list_layer_versions", LayerName=name)
         versions = (page or {}).get("LayerVersions", [])
         return sorted(versions, key=lambda v: v["Version"], reverse=True)
 
     def s3_object_exists(self, bucket: str, key: str) -> bool:
-        return self._maybe("s3", "head_object", Bucket=bucket, Key=key) is not None
+        return self.maybe("s3", "head_object", Bucket=bucket, Key=key) is not None
 
     # -- writing ----------------------------------------------------------------------------
     def upload_file(self, path: str, bucket: str, key: str) -> None:
@@ -426,6 +429,31 @@ class Aws:
                                f"{timeout:.0f} s")
             self.sleep(delay)
             waited, delay = waited + delay, min(delay * 1.5, 5.0)
+
+
+    def wait_provisioned_ready(self, function: str, alias: str, *,
+                               timeout: float = 600.0) -> Mapping[str, Any]:
+        """The alias's provisioned concurrency READY (Lambda allocates it in minutes);
+        FAILED is an error with Lambda's reason."""
+        waited, delay = 0.0, 1.0
+        while True:
+            found = self.call("lambda", "get_provisioned_concurrency_config",
+                              FunctionName=function, Qualifier=alias)
+            status = found.get("Status")
+            if status == "FAILED":
+                raise AwsError(f"provisioned concurrency of {function}:{alias} failed: "
+                               f"{found.get('StatusReason') or 'no reason given'}",
+                               code="ProvisionedConcurrencyFailed")
+            if status == "READY":
+                return found
+            if waited >= timeout:
+                counts = (found.get("AllocatedProvisionedConcurrentExecutions", 0),
+                          found.get("RequestedProvisionedConcurrentExecutions"))
+                raise AwsError(f"provisioned concurrency of {function}:{alias} still {status} "
+                               f"after {timeout:.0f} s ({counts[0]} of {counts[1]} allocated)",
+                               code="ProvisionedConcurrencyTimeout")
+            self.sleep(delay)
+            waited, delay = waited + delay, min(delay * 1.5, 10.0)
 
 
 def _gb(size: int) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from builder import limits
 from builder.aws import AliasState, FunctionState, LayerVersion, layer_name_of
-from builder.errors import Lambda3Error, LimitError, SpecError
+from builder.errors import Lambda3Error, LimitError, RequestError, SpecError
 
 
 class OlderBuildError(Lambda3Error):
@@ -191,9 +191,75 @@ class SetReservedConcurrency:
         return f"set reserved concurrency of {self.function} to {self.reserved} (was {was})"
 
 
+@dataclass(frozen=True)
+class SetRecursion:
+    """PutFunctionRecursionConfig (recursive loop detection); not part of a version."""
+
+    function: str
+    loop: str  # Allow | Terminate
+    current: str
+
+    def describe(self) -> str:
+        return (f"set recursive loop handling of {self.function} to {self.loop} "
+                f"(was {self.current})")
+
+
+@dataclass(frozen=True)
+class SetProvisionedConcurrency:
+    """Put (or, for 0, Delete) the alias's provisioned concurrency, then wait until it is
+    READY; `put` False: only wait, for the version the alias has just moved to."""
+
+    function: str
+    alias: str
+    wanted: int
+    current: int | None  # None: none configured
+    put: bool = True
+
+    def describe(self) -> str:
+        where = f"{self.function}:{self.alias}"
+        if not self.put:
+            return f"wait until provisioned concurrency of {where} is READY on its new version"
+        was = "none" if self.current is None else str(self.current)
+        if self.wanted == 0:
+            return f"remove provisioned concurrency of {where} (was {was})"
+        return (f"set provisioned concurrency of {where} to {self.wanted} (was {was}) and wait "
+                f"until it is READY")
+
+
+URL_STATEMENTS = ("lambda3-url-public", "lambda3-url-public-invoke")  # our policy statements
+
+
+@dataclass(frozen=True)
+class SetFunctionUrl:
+    """Create, update or delete the function URL of `qualifier` (an alias; None: the
+    function), and add or remove our statements that make an auth-NONE URL public."""
+
+    function: str
+    qualifier: str | None
+    config: tuple[tuple[str, Any], ...]  # AuthType, InvokeMode, Cors to send
+    exists: bool
+    remove: bool = False
+    add_statements: tuple[str, ...] = ()
+    remove_statements: tuple[str, ...] = ()
+    previous: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+
+    def describe(self) -> str:
+        where = f"{self.function}:{self.qualifier}" if self.qualifier else self.function
+        public = ("; public: anyone may invoke it" if self.add_statements else
+                  "; no longer public" if self.remove_statements else "")
+        if self.remove:
+            return f"delete the function URL of {where}{public}"
+        if not self.exists:
+            shown = ", ".join(f"{k} {_shown(v)}" for k, v in self.config) or "AuthType AWS_IAM"
+            return f"create a function URL for {where} ({shown}){public}"
+        was = dict(self.previous)
+        changes = ", ".join(change_text(k, was.get(k), v) for k, v in self.config)
+        return f"update the function URL of {where}: {changes or 'permissions'}{public}"
+
+
 Step = (UploadArtifact | PublishLayerVersion | CreateFunction | UpdateFunctionConfiguration
         | UpdateFunctionCode | PublishVersion | SetAlias | TagFunction
-        | SetReservedConcurrency)
+        | SetReservedConcurrency | SetRecursion | SetProvisionedConcurrency | SetFunctionUrl)
 
 
 # -- inputs --------------------------------------------------------------------------------
@@ -213,6 +279,11 @@ class Desired:
     allow_older: bool = False  # move the alias even to an older build than it points at
     tags: tuple[tuple[str, str | None], ...] | None = None  # None value: remove; None: as is
     reserved_concurrency: int | None = None  # None: as is
+    recursion: str | None = None  # Allow | Terminate; None: as is
+    provisioned_concurrency: int | None = None  # on the alias; 0: none; None: as is
+    function_url: Any = None  # builder.spec.FunctionUrlSpec; None: as is
+    outside_layers: tuple[str, ...] | None = None  # layer ARNs not built here; None: as is
+    move_alias: bool = True  # False: a rollout moves the alias after the apply
 
 
 @dataclass(frozen=True)
@@ -234,6 +305,10 @@ class State:
     alias_build: Stamp | None = None  # the build of the version the alias points at
     tags: Mapping[str, str] = field(default_factory=dict)  # the function's (ListTags)
     reserved_concurrency: int | None = None  # GetFunctionConcurrency; None: none reserved
+    recursion: str = "Terminate"  # GetFunctionRecursionConfig
+    provisioned: int | None = None  # the alias's requested provisioned concurrency
+    url: Mapping[str, Any] | None = None  # GetFunctionUrlConfig of the alias (or function)
+    url_statements: frozenset[str] = frozenset()  # URL_STATEMENTS in its resource policy
 
     @property
     def alias_version(self) -> str | None:
@@ -251,6 +326,7 @@ class Plan:
     alias: str | None
     desired: Desired | None = field(default=None, compare=False, repr=False)  # to re-plan
     after: tuple[str, ...] = ()  # what follows the steps (a rollout's start), for describe
+    function_url: str | None = None  # the URL as it is now (None: none, or it is deleted)
 
 
 REQUIRED_TO_CREATE = ("Role", "Handler", "Runtime")
@@ -305,9 +381,29 @@ def make_plan(desired: Desired, state: State) -> Plan:
     else:
         code_changed = _update_steps(desired, state, final_layers, steps)
     version = _version_and_alias(desired, state, steps)
-    steps += _unversioned_steps(desired, state)
+    alias_moves = any(isinstance(step, SetAlias) for step in steps)
+    _check_alias_settings(desired, state, alias_moves)
+    steps += _unversioned_steps(desired, state, alias_moves)
+    url = state.url if state.function is not None else None
+    removed = desired.function_url is not None and desired.function_url.remove
     return Plan(desired.function, tuple(steps), state.function is not None, refs, code_changed,
-                version, desired.alias, desired)
+                version, desired.alias, desired,
+                function_url=url.get("FunctionUrl") if url and not removed else None)
+
+
+def _check_alias_settings(desired: Desired, state: State, alias_moves: bool) -> None:
+    """Provisioned concurrency lives on an alias: this deploy must name one that exists or
+    that it creates."""
+    if not desired.provisioned_concurrency:
+        return
+    if desired.alias and (state.alias is not None or alias_moves):
+        return
+    why = ("names no alias" if not desired.alias else
+           f"does not create alias {desired.alias} (nothing is published)")
+    raise RequestError(
+        f"provisioned_concurrency of {desired.function} is set on the alias the deploy moves, "
+        f"and this deploy {why}",
+        hint="deploy with an alias (lambda3 deploy -a ALIAS, the action's alias input)")
 
 
 def _check_not_older(desired: Desired, state: State) -> None:
@@ -361,8 +457,11 @@ def _uploads(desired: Desired, state: State, steps: Sequence[Step]) -> list[Step
 
 def _final_layers(desired: Desired, state: State,
                   refs: Mapping[str, str | Published]) -> tuple[str | Published, ...]:
-    """Ours replaced in place, foreign layers kept, new ones of ours appended in order."""
+    """Ours replaced in place, new ones of ours appended in order; the layers from outside:
+    kept as they are when the build file names none, else exactly those it names (a
+    version of the same layer replaced in place, the others appended)."""
     by_name = {layer.layer_name: refs[layer.code.component] for layer in desired.layers}
+    outside = {unversioned(arn): arn for arn in desired.outside_layers or ()}
     result: list[str | Published] = []
     placed = set()
     for arn in (state.function.layers if state.function else ()):
@@ -370,10 +469,19 @@ def _final_layers(desired: Desired, state: State,
         if name in by_name:
             result.append(by_name[name])
             placed.add(name)
-        else:
+        elif desired.outside_layers is None:
             result.append(arn)
+        elif unversioned(arn) in outside:  # the version the build file names, in place
+            result.append(outside[unversioned(arn)])
+            placed.add(unversioned(arn))
     result += [ref for name, ref in by_name.items() if name not in placed]
+    result += [arn for key, arn in outside.items() if key not in placed]
     return tuple(result)
+
+
+def unversioned(layer_version_arn: str) -> str:
+    """arn:...:layer:NAME:3 -> arn:...:layer:NAME"""
+    return layer_version_arn.rsplit(":", 1)[0]
 
 
 def _check_limits(desired: Desired, state: State,
@@ -449,9 +557,21 @@ def _update_steps(desired: Desired, state: State, layers: tuple[str | Published,
     return False
 
 
-def _unversioned_steps(desired: Desired, state: State) -> list[Step]:
-    """Tags and reserved concurrency: the function's own, not its versions', so they come
-    after the version and the alias and never decide whether a version is published."""
+def _unversioned_steps(desired: Desired, state: State, alias_moves: bool) -> list[Step]:
+    """Tags, reserved concurrency, recursion, and the alias's provisioned concurrency and
+    function URL: not part of a version, so they come after the version and the alias and
+    never decide whether a version is published."""
+    steps: list[Step] = _tags_and_concurrency(desired, state)
+    exists = state.function is not None
+    loop = state.recursion if exists else "Terminate"
+    if desired.recursion is not None and desired.recursion != loop:
+        steps.append(SetRecursion(desired.function, desired.recursion, loop))
+    steps += _provisioned_steps(desired, state, alias_moves)
+    url = _url_step(desired, state)
+    return steps + ([url] if url else [])
+
+
+def _tags_and_concurrency(desired: Desired, state: State) -> list[Step]:
     steps: list[Step] = []
     current = state.tags if state.function is not None else {}
     if desired.tags is not None:
@@ -465,6 +585,61 @@ def _unversioned_steps(desired: Desired, state: State) -> list[Step]:
     if reserved is not None and reserved != have:
         steps.append(SetReservedConcurrency(desired.function, reserved, have))
     return steps
+
+
+def _provisioned_steps(desired: Desired, state: State, alias_moves: bool) -> list[Step]:
+    wanted = desired.provisioned_concurrency
+    if wanted is None or not desired.alias:
+        return []
+    have = state.provisioned if state.function is not None else None
+    if wanted != (have or 0):
+        return [SetProvisionedConcurrency(desired.function, desired.alias, wanted, have)]
+    if wanted and alias_moves:  # Lambda allocates it anew for the version the alias is on
+        return [SetProvisionedConcurrency(desired.function, desired.alias, wanted, have,
+                                          put=False)]
+    return []
+
+
+def _url_step(desired: Desired, state: State) -> SetFunctionUrl | None:
+    spec = desired.function_url
+    if spec is None:
+        return None
+    current = state.url if state.function is not None else None
+    ours = tuple(sorted(state.url_statements)) if state.function is not None else ()
+    where = (desired.function, desired.alias)
+    if spec.remove:
+        if current is None and not ours:
+            return None
+        return SetFunctionUrl(*where, (), exists=current is not None, remove=True,
+                              remove_statements=ours)
+    wanted = {key: value for key, value in (
+        ("AuthType", spec.auth), ("InvokeMode", spec.invoke_mode),
+        ("Cors", None if spec.cors is None else _cors(spec.cors))) if value is not None}
+    if current is None:
+        config, previous = tuple(wanted.items()), ()
+        auth = wanted.get("AuthType", "AWS_IAM")
+    else:
+        config = tuple((k, v) for k, v in wanted.items() if _url_value(current, k) != v)
+        previous = tuple((k, _url_value(current, k)) for k, _ in config)
+        auth = wanted.get("AuthType") or current.get("AuthType")
+    add = tuple(sid for sid in URL_STATEMENTS if sid not in ours) if auth == "NONE" else ()
+    remove = ours if auth != "NONE" else ()
+    if current is not None and not (config or add or remove):
+        return None
+    return SetFunctionUrl(*where, config, exists=current is not None, add_statements=add,
+                          remove_statements=remove, previous=previous)
+
+
+def _cors(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in pairs}
+
+
+def _url_value(config: Mapping[str, Any], key: str) -> Any:
+    if key == "Cors":
+        return _cors(tuple((config.get("Cors") or {}).items()))
+    if key == "InvokeMode":
+        return config.get("InvokeMode") or "BUFFERED"
+    return config.get(key)
 
 
 def _current_setting(config: Mapping[str, Any], key: str, wanted: Any = None) -> Any:
@@ -506,7 +681,8 @@ def _version_and_alias(desired: Desired, state: State, steps: list[Step]) -> str
     if version is None:
         steps.append(_publish_step(desired, state))
     alias = state.alias
-    if desired.alias and (version is None or alias is None or alias.version != version):
+    if desired.alias and desired.move_alias and (version is None or alias is None
+                                                 or alias.version != version):
         steps.append(SetAlias(desired.function, desired.alias, version, exists=alias is not None,
                               revision_id=alias.revision_id if alias else None))
     return version

@@ -7,6 +7,7 @@ several plans would publish with the same name and CodeSha256 published once, by
 function that needs it, and attached to the others as that publish produced it."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -25,8 +26,9 @@ from builder.contract import (
     LayerResult,
     RolloutResult,
 )
-from builder.errors import LimitError
+from builder.errors import AwsError, LimitError, RequestError
 from builder.plan import (
+    URL_STATEMENTS,
     BuiltLayer,
     Code,
     Desired,
@@ -112,6 +114,9 @@ def desired_state(output: BuildOutput, target: Destination) -> Desired:
         commit=output.commit, bucket=target.bucket,
         committed_at=output.committed_at, allow_older=target.allow_older,
         tags=spec.function.tags, reserved_concurrency=spec.function.reserved_concurrency,
+        recursion=spec.function.recursion,
+        provisioned_concurrency=spec.function.provisioned_concurrency,
+        function_url=spec.function.function_url, outside_layers=spec.function.outside_layers,
     )
 
 
@@ -173,6 +178,7 @@ def read_state(aws: Aws, desired: Desired) -> State:
         found = aws.get_layer_version(arn)
         if found is not None:
             layer_versions[arn] = found
+    layer_versions.update(_outside_layer_versions(aws, desired, layer_versions))
     latest_layers = {}
     for layer in desired.layers:
         found = aws.latest_layer_version(layer.layer_name)
@@ -192,7 +198,58 @@ def read_state(aws: Aws, desired: Desired) -> State:
     return State(function, layer_versions, latest_layers, versions[-1] if versions else None,
                  alias, s3_keys,
                  alias_build=parse_stamp(alias_config.get("Description")) if alias_config else None,
-                 tags=tags, reserved_concurrency=reserved)
+                 tags=tags, reserved_concurrency=reserved,
+                 **(_alias_settings(aws, desired, alias is not None) if function else {}))
+
+
+def _outside_layer_versions(aws: Aws, desired: Desired,
+                            known: Mapping[str, Any]) -> dict[str, Any]:
+    """The layers from outside the build file it names, each read (for its size) before
+    anything is deployed: one of another region, or one this account cannot read, is
+    refused with its ARN."""
+    found = {}
+    for arn in desired.outside_layers or ():
+        region = arn.split(":")[3]
+        if region != aws.region:
+            raise RequestError(f"layer {arn} is in {region}; {desired.function} is in "
+                               f"{aws.region} and Lambda attaches only layers of its region",
+                               hint=f"use the layer's {aws.region} ARN")
+        if arn in known:
+            continue
+        try:
+            version = aws.get_layer_version(arn)
+        except AwsError as error:
+            raise RequestError(f"layer {arn} cannot be read ({error.code}): it is not shared "
+                               f"with this account, or the deploy may not read it",
+                               hint="check the ARN and the layer's permissions") from None
+        if version is None:
+            raise RequestError(f"layer {arn} does not exist", hint="check the ARN and version")
+        found[arn] = version
+    return found
+
+
+def _alias_settings(aws: Aws, desired: Desired, alias_exists: bool) -> dict[str, Any]:
+    """What AWS holds of the settings the build file names that are not part of a version:
+    recursion, and the alias's (or the function's) provisioned concurrency and URL."""
+    name, alias = desired.function, desired.alias
+    qualifier = {"Qualifier": alias} if alias else {}
+    state: dict[str, Any] = {}
+    if desired.recursion is not None:
+        state["recursion"] = aws.call("lambda", "get_function_recursion_config",
+                                      FunctionName=name).get("RecursiveLoop", "Terminate")
+    if desired.provisioned_concurrency is not None and alias and alias_exists:
+        found = aws.maybe("lambda", "get_provisioned_concurrency_config", FunctionName=name,
+                          Qualifier=alias)
+        state["provisioned"] = found.get("RequestedProvisionedConcurrentExecutions") if (
+            found) else None
+    if desired.function_url is not None and (alias_exists or not alias):
+        state["url"] = aws.maybe("lambda", "get_function_url_config", FunctionName=name,
+                                 **qualifier)
+        policy = aws.maybe("lambda", "get_policy", FunctionName=name, **qualifier)
+        statements = json.loads(policy["Policy"]).get("Statement", []) if policy else []
+        state["url_statements"] = frozenset(
+            s.get("Sid") for s in statements if s.get("Sid") in URL_STATEMENTS)
+    return state
 
 
 def plan_deploy(aws: Aws, output: BuildOutput, target: Destination) -> tuple[Desired, Plan]:
@@ -201,7 +258,7 @@ def plan_deploy(aws: Aws, output: BuildOutput, target: Destination) -> tuple[Des
     plan = make_plan(desired, state)  # refuses an older build for the alias, rollout or not
     if state.alias is not None and desired.alias and desired.publish and _rolls_out(
             output, target):
-        moved = make_plan(replace(desired, alias=None), state)  # the rollout moves the alias
+        moved = make_plan(replace(desired, move_alias=False), state)  # the rollout moves it
         if moved.version is None or moved.version != state.alias.version:
             plan = replace(moved, after=(_rollout_line(output, target, state.alias.version,
                                                        moved.version),))
@@ -328,6 +385,8 @@ def result_of(output: BuildOutput, desired: Desired, plan: Plan, applied: Applie
         plan_text=tuple(describe(plan)),
         target=output.target.describe(),
         warnings=tuple(output.warnings),
+        function_url=(applied.function_url if applied and applied.function_url
+                      else plan.function_url),
     )
 
 
@@ -427,7 +486,7 @@ def function_result(item: FunctionPlan, result: BuildResult, *, deployed: bool,
         target=result.target, deployed=deployed, layers=result.layers,
         components=result.components, plan=result.plan,
         plan_text=result.plan_text + tuple(item.shared_lines()), rollout=result.rollout,
-        error=error)
+        error=error, function_url=result.function_url)
 
 
 def several_result(action: str, output: BuildOutput, functions: Sequence[FunctionResult],

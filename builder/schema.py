@@ -147,7 +147,8 @@ class Validator:
             "type": self._type, "enum": self._enum, "const": self._const,
             "pattern": self._pattern, "minLength": self._min_length,
             "maxLength": self._max_length, "minimum": self._minimum, "maximum": self._maximum,
-            "items": self._items, "minItems": self._min_items, "uniqueItems": self._unique,
+            "items": self._items, "minItems": self._min_items,
+            "maxItems": self._max_items, "uniqueItems": self._unique,
             "required": self._required, "properties": self._properties,
             "patternProperties": self._pattern_properties,
             "additionalProperties": self._additional,
@@ -251,6 +252,11 @@ class Validator:
         if is_type(value, "array") and len(value) < limit:
             wanted = f"at least {limit} item" + ("" if limit == 1 else "s")
             yield SchemaError(path, f"expected {wanted}, got {describe_value(value)}", "minItems")
+
+    def _max_items(self, value, limit, schema, path):
+        if is_type(value, "array") and len(value) > limit:
+            yield SchemaError(path, f"expected at most {limit} items, got {len(value)}",
+                              "maxItems")
 
     def _unique(self, value, unique, schema, path):
         if not (unique and is_type(value, "array")):

@@ -60,8 +60,29 @@ class FunctionSpec:
     # unversioned, each its own plan step; None: left as is
     tags: tuple[tuple[str, str | None], ...] | None = None  # None value: remove the tag
     reserved_concurrency: int | None = None
+    recursion: str | None = None  # PutFunctionRecursionConfig: Allow | Terminate
+    # on the alias the deploy moves (unqualified without one); None: left as is
+    provisioned_concurrency: int | None = None  # 0: none
+    function_url: FunctionUrlSpec | None = None
+    # layer version ARNs from outside the build file, in attach order; given, they are the
+    # function's whole set of outside layers; None: the outside layers are left as they are
+    outside_layers: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class FunctionUrlSpec:
+    """`function_url:`; `remove`: `function_url: false` deletes it. A key not given keeps
+    the URL's current value (on create, Lambda's default: AWS_IAM, BUFFERED, no CORS)."""
+
+    auth: str | None = None  # AWS_IAM | NONE
+    invoke_mode: str | None = None  # BUFFERED | RESPONSE_STREAM
+    cors: tuple[tuple[str, Any], ...] | None = None  # Lambda's Cors keys; () clears it
+    remove: bool = False
+
+
+_CORS_KEYS = (("allow_origins", "AllowOrigins"), ("allow_methods", "AllowMethods"),
+              ("allow_headers", "AllowHeaders"), ("expose_headers", "ExposeHeaders"),
+              ("allow_credentials", "AllowCredentials"), ("max_age", "MaxAge"))
 _LOGGING_KEYS = (("format", "LogFormat"), ("application_level", "ApplicationLogLevel"),
                  ("system_level", "SystemLogLevel"), ("log_group", "LogGroup"))
 SNAP_START_MIN_PYTHON = (3, 12)
@@ -320,6 +341,11 @@ def _make_spec(document: Mapping[str, Any], doc: _Document) -> Spec:
     if "functions" in document:
         return _make_functions(document, dependencies, tuple(layers), lines, doc)
     function = _make_function(document["function"], doc)
+    count = len(layers) + (dependencies is not None) + len(function.outside_layers or ())
+    if count > MAX_LAYERS:
+        raise doc.error(("function", "layers"), f"{count} layers with those of the build file; "
+                        f"Lambda attaches at most {MAX_LAYERS} to a function",
+                        hint="attach fewer layers, or merge layers of the build file")
     return Spec(doc.file, function, dependencies, tuple(layers), lines)
 
 
@@ -348,9 +374,9 @@ def _make_functions(document: Mapping[str, Any], dependencies: DependenciesSpec 
 def _make_entry(key: str, raw: Mapping[str, Any], layer_keys: set[str],
                 doc: _Document) -> FunctionEntry:
     at = ("functions", key)
-    listed = tuple(raw.get("layers", ()))
-    for index, name in enumerate(listed):
-        if name not in layer_keys:
+    listed = tuple(name for name in raw.get("layers", ()) if not is_layer_arn(name))
+    for index, name in enumerate(raw.get("layers", ())):
+        if not is_layer_arn(name) and name not in layer_keys:
             known = ", ".join(sorted(layer_keys)) or "none"
             raise doc.error((*at, "layers", index), f"{name!r} is not a custom layer of "
                             f"this build file (layers: {known})",
@@ -360,7 +386,7 @@ def _make_entry(key: str, raw: Mapping[str, Any], layer_keys: set[str],
         key=key, function=_make_function(raw, doc, at), name=raw.get("name"),
         dependencies=None if dependencies is None else
         _make_dependencies(dependencies, doc, (*at, "dependencies")), layers=listed)
-    count = len(listed) + (dependencies is not None)
+    count = len(raw.get("layers", ())) + (dependencies is not None)
     if count > MAX_LAYERS:
         raise doc.error((*at, "layers"), f"{count} layers with its dependencies; Lambda "
                         f"attaches at most {MAX_LAYERS} to a function")
@@ -399,6 +425,7 @@ def _make_function(raw: Mapping[str, Any], doc: _Document,
                             "and refuses it in a function's environment",
                             hint=f"remove {name} from {format_path((*at, 'environment'))}")
     _check_snap_start(raw, runtime or (runtimes[0] if runtimes else None), doc, at)
+    _check_provisioned(raw, doc, at)
     logging = raw.get("logging")
     levels = [k for k in ("application_level", "system_level") if k in (logging or {})]
     if levels and logging.get("format") != "JSON":
@@ -431,7 +458,38 @@ def _make_function(raw: Mapping[str, Any], doc: _Document,
         snap_start=raw.get("snap_start"),
         tags=None if raw.get("tags") is None else tuple(sorted(raw["tags"].items())),
         reserved_concurrency=_integer(raw.get("reserved_concurrency")),
+        recursion=None if raw.get("recursion") is None else raw["recursion"].capitalize(),
+        provisioned_concurrency=_integer(raw.get("provisioned_concurrency")),
+        function_url=_function_url(raw.get("function_url")),
+        outside_layers=_outside_layers(raw, at),
     )
+
+
+def _function_url(raw: Any) -> FunctionUrlSpec | None:
+    if raw is None:
+        return None
+    if raw is False:
+        return FunctionUrlSpec(remove=True)
+    given = {} if raw is True else raw
+    cors = given.get("cors")
+    return FunctionUrlSpec(
+        auth=given.get("auth"), invoke_mode=given.get("invoke_mode"),
+        cors=None if cors is None else () if cors is False else tuple(
+            (api, tuple(cors[key]) if isinstance(cors[key], list) else cors[key])
+            for key, api in _CORS_KEYS if key in cors))
+
+
+def _outside_layers(raw: Mapping[str, Any], at: JsonPath) -> tuple[str, ...] | None:
+    """`function.layers` (ARNs only), or the ARNs among a `functions:` entry's `layers`."""
+    listed = raw.get("layers")
+    if listed is None:
+        return None
+    arns = tuple(item for item in listed if is_layer_arn(item))
+    return arns if at == ("function",) or arns else None
+
+
+def is_layer_arn(text: str) -> bool:
+    return text.startswith("arn:")
 
 
 def _check_snap_start(raw: Mapping[str, Any], runtime: str | None, doc: _Document,
@@ -446,6 +504,24 @@ def _check_snap_start(raw: Mapping[str, Any], runtime: str | None, doc: _Documen
                         hint="set ephemeral_storage to 512 or less, or remove snap_start")
     check_snap_start_runtime(runtime, doc.file, doc.line((*at, "snap_start")),
                              format_path((*at, "snap_start")))
+
+
+def _check_provisioned(raw: Mapping[str, Any], doc: _Document, at: JsonPath) -> None:
+    """Lambda's rules on provisioned concurrency, before anything is built or published."""
+    wanted = raw.get("provisioned_concurrency")
+    if not wanted:
+        return
+    if raw.get("snap_start"):
+        raise doc.error((*at, "provisioned_concurrency"), "provisioned concurrency with "
+                        "snap_start; Lambda: \"SnapStart doesn't support provisioned "
+                        "concurrency\"", hint="remove provisioned_concurrency or snap_start")
+    reserved = raw.get("reserved_concurrency")
+    if reserved is not None and wanted > reserved:
+        raise doc.error((*at, "provisioned_concurrency"), f"{wanted} is more than the "
+                        f"function's reserved_concurrency ({reserved}); Lambda allocates "
+                        "provisioned concurrency out of the reserved concurrency",
+                        hint=f"set provisioned_concurrency to {reserved} or less, or raise "
+                             "reserved_concurrency")
 
 
 def check_snap_start_runtime(runtime: str | None, file: str | None, line: int | None,

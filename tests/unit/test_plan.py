@@ -527,3 +527,101 @@ def test_a_changed_environment_is_shown_by_variable_names_only():
     text = update.describe()
     assert text == "update configuration of fn: Environment (add NEW; change TOKEN; remove GONE)"
     assert "secret" not in text and "previous" not in step_to_json(update)
+
+
+# -- settings on the alias and outside layers ------------------------------------------------
+from builder.errors import RequestError  # noqa: E402
+from builder.plan import (  # noqa: E402
+    SetFunctionUrl,
+    SetProvisionedConcurrency,
+    SetRecursion,
+)
+from builder.spec import FunctionUrlSpec  # noqa: E402
+
+
+def unversioned_steps(plan):
+    kinds = (SetRecursion, SetProvisionedConcurrency, SetFunctionUrl)
+    return [s for s in plan.steps if isinstance(s, kinds)]
+
+
+def test_provisioned_concurrency_is_set_after_the_alias_and_waited_for_on_a_move():
+    state = published_state(alias="4")
+    plan = make_plan(desired(provisioned_concurrency=5), replace(state, provisioned=None))
+    assert isinstance(plan.steps[-2], SetAlias)
+    assert plan.steps[-1] == SetProvisionedConcurrency("fn", "live", 5, None)
+    assert plan.steps[-1].describe() == ("set provisioned concurrency of fn:live to 5 (was none) "
+                                         "and wait until it is READY")
+    same = make_plan(desired(provisioned_concurrency=5), replace(state, provisioned=5))
+    assert same.steps[-1] == SetProvisionedConcurrency("fn", "live", 5, 5, put=False)
+    removed = make_plan(desired(provisioned_concurrency=0), replace(state, provisioned=5))
+    assert removed.steps[-1].describe() == "remove provisioned concurrency of fn:live (was 5)"
+    unchanged = make_plan(desired(code=None, layers=(), provisioned_concurrency=5),
+                          replace(published_state(alias="5"), provisioned=5))
+    assert unchanged.steps == ()
+
+
+def test_provisioned_concurrency_without_an_alias_is_refused_before_any_step():
+    with pytest.raises(RequestError, match="names no alias"):
+        make_plan(desired(alias=None, provisioned_concurrency=2), published_state(alias=None))
+    with pytest.raises(RequestError, match="does not create alias live"):
+        make_plan(desired(publish=False, provisioned_concurrency=2),
+                  published_state(alias=None))
+
+
+def test_recursion_is_set_only_when_it_differs():
+    state = published_state()
+    plan = make_plan(desired(code=None, layers=(), recursion="Allow"), state)
+    assert unversioned_steps(plan) == [SetRecursion("fn", "Allow", "Terminate")]
+    assert make_plan(desired(code=None, layers=(), recursion="Allow"),
+                     replace(state, recursion="Allow")).steps == ()
+
+
+def test_a_public_function_url_is_created_with_its_two_statements():
+    plan = make_plan(desired(code=None, layers=(), function_url=FunctionUrlSpec(auth="NONE")),
+                     published_state())
+    step = unversioned_steps(plan)[0]
+    assert step == SetFunctionUrl("fn", "live", (("AuthType", "NONE"),), exists=False,
+                                  add_statements=("lambda3-url-public",
+                                                  "lambda3-url-public-invoke"))
+    assert step.describe() == ("create a function URL for fn:live (AuthType NONE); public: "
+                               "anyone may invoke it")
+    assert plan.function_url is None
+
+
+def test_a_function_url_changes_only_what_the_file_names_and_drops_our_statements():
+    url = {"FunctionUrl": "https://u.lambda-url.us-east-1.on.aws/", "AuthType": "NONE",
+           "Cors": {"AllowOrigins": ["*"]}, "InvokeMode": "BUFFERED"}
+    state = replace(published_state(), url=url,
+                    url_statements=frozenset({"lambda3-url-public", "lambda3-url-public-invoke"}))
+    same = make_plan(desired(code=None, layers=(), function_url=FunctionUrlSpec(
+        cors=(("AllowOrigins", ("*",)),))), state)
+    assert same.steps == () and same.function_url == url["FunctionUrl"]
+    private = make_plan(desired(code=None, layers=(),
+                                function_url=FunctionUrlSpec(auth="AWS_IAM")), state)
+    step = unversioned_steps(private)[0]
+    assert (step.config, step.remove_statements, step.add_statements) == (
+        (("AuthType", "AWS_IAM"),), ("lambda3-url-public", "lambda3-url-public-invoke"), ())
+    assert step.describe() == ("update the function URL of fn:live: AuthType NONE -> AWS_IAM; "
+                               "no longer public")
+    gone = make_plan(desired(code=None, layers=(), function_url=FunctionUrlSpec(remove=True)),
+                     state)
+    assert unversioned_steps(gone)[0].remove and gone.function_url is None
+
+
+def test_outside_layers_replace_versions_in_place_detach_the_unlisted_and_append_the_new():
+    ours = layer_arn("fn-dependencies", 3)
+    otel, insights = layer_arn("otel", 4), layer_arn("insights", 1)
+    state = published_state()
+    state = replace(state, function=function_state("F2", [otel, ours, insights]),
+                    layer_versions={**state.layer_versions,
+                                    otel: LayerVersion("otel", otel, 4, "O", 10),
+                                    insights: LayerVersion("insights", insights, 1, "I", 10),
+                                    layer_arn("otel", 5): LayerVersion("otel", "", 5, "O5", 10),
+                                    layer_arn("new", 1): LayerVersion("new", "", 1, "N", 10)})
+    plan = make_plan(desired(code=None, outside_layers=(layer_arn("otel", 5),
+                                                        layer_arn("new", 1))), state)
+    update = plan.steps[0]
+    assert update.layers == (layer_arn("otel", 5), ours, layer_arn("new", 1))
+    kept = make_plan(desired(code=None), replace(state, function=function_state(
+        "F2", [otel, ours, insights])))
+    assert all(not isinstance(s, UpdateFunctionConfiguration) for s in kept.steps)

@@ -12,6 +12,7 @@ from builder.spec import (
     BUILD_FILES,
     DependenciesSpec,
     FunctionSpec,
+    FunctionUrlSpec,
     LayerSpec,
     Spec,
     load_spec,
@@ -983,3 +984,67 @@ def test_tags_and_reserved_concurrency(repo):
     error = refused(repo, "function:\n  files: [app.py]\n  reserved_concurrency: -1\n")
     assert_error(error, file="build.yaml", key="function.reserved_concurrency", line=3,
                  says="0")
+
+
+def test_provisioned_concurrency_function_url_recursion_and_outside_layers(repo):
+    spec = load_yaml(repo, """
+function:
+  files: [app.py]
+  provisioned_concurrency: 5
+  reserved_concurrency: 10
+  recursion: allow
+  function_url:
+    auth: NONE
+    cors: {allow_origins: ["https://shop.example"], allow_methods: [GET], max_age: 300}
+  layers: [arn:aws:lambda:us-east-1:580247275435:layer:LambdaInsightsExtension:38]
+""")
+    fn = spec.function
+    assert (fn.provisioned_concurrency, fn.recursion) == (5, "Allow")
+    assert fn.function_url == FunctionUrlSpec(auth="NONE", cors=(
+        ("AllowOrigins", ("https://shop.example",)), ("AllowMethods", ("GET",)),
+        ("MaxAge", 300)))
+    assert fn.outside_layers == (
+        "arn:aws:lambda:us-east-1:580247275435:layer:LambdaInsightsExtension:38",)
+    plain = load_yaml(repo, "function:\n  files: [app.py]\n  function_url: false\n").function
+    assert plain.function_url == FunctionUrlSpec(remove=True)
+    assert (plain.outside_layers, plain.provisioned_concurrency, plain.recursion) == (
+        None, None, None)
+    assert load_yaml(repo, "function:\n  files: [app.py]\n  function_url: true\n"
+                     ).function.function_url == FunctionUrlSpec()
+
+
+@pytest.mark.parametrize(("text", "key", "words"), [
+    ("  snap_start: true\n  runtime: python3.12\n  provisioned_concurrency: 2\n",
+     "function.provisioned_concurrency", "SnapStart doesn't support provisioned concurrency"),
+    ("  reserved_concurrency: 3\n  provisioned_concurrency: 4\n",
+     "function.provisioned_concurrency", "more than the function's reserved_concurrency (3)"),
+    ("  layers: [arn:aws:lambda:us-east-1:123456789012:layer:x]\n",
+     "function.layers[0]", "layer version ARN"),
+    ("  function_url: {auth: OPEN}\n", "function.function_url.auth", "AWS_IAM"),
+    ("  recursion: sometimes\n", "function.recursion", "terminate"),
+])
+def test_bad_settings_of_the_alias_are_refused_naming_the_key(repo, text, key, words):
+    error = refused(repo, "function:\n  files: [app.py]\n" + text)
+    assert error.key == key and words in str(error), str(error)
+
+
+def test_outside_layers_count_towards_five(repo):
+    arns = "".join(f"    - arn:aws:lambda:us-east-1:123456789012:layer:l{i}:1\n"
+                   for i in range(4))
+    error = refused(repo, "function:\n  files: [app.py]\n  layers:\n" + arns
+                    + "layers:\n  dependencies: [requirements.txt]\n  data: {files: [app.py]}\n")
+    assert error.key == "function.layers" and "6 layers" in str(error)
+
+
+def test_a_functions_entry_mixes_layer_keys_and_arns(repo):
+    arn = "arn:aws:lambda:us-east-1:123456789012:layer:otel:4"
+    spec = load_yaml(repo, f"""
+functions:
+  api:
+    files: [app.py]
+    layers: [shared, "{arn}"]
+layers:
+  shared: {{files: [app.py]}}
+""")
+    entry = spec.functions[0]
+    assert entry.layers == ("shared",) and entry.function.outside_layers == (arn,)
