@@ -363,6 +363,7 @@ def outputs_from_result(result: BuildResult) -> dict[str, str]:
         # by function key; a builder without `functions` answers for its one function
         "versions": json.dumps({f.key: f.version for f in result.functions}
                                or {"function": result.version}),
+        "function-url": str(result.function_url or ""),
     }
 
 

@@ -56,7 +56,8 @@ def _function(function: Any, dry_run: bool) -> str:
     state = ("failed" if function.error else "deployed" if function.deployed
              else "planned" if dry_run else "not deployed")
     rows = [("Version", function.version), ("Alias", function.alias),
-            ("Function ARN", function.arn), ("Code SHA-256", function.code_sha256)]
+            ("Function ARN", function.arn), ("Code SHA-256", function.code_sha256),
+            ("Function URL", function.function_url)]
     parts = [f"#### `{_code(function.key)}`: `{_code(function.name)}` ({state})\n",
              "\n".join(f"- **{label}:** `{_code(value)}`" for label, value in rows if value)
              + "\n", _component_rows(function.components, function.layers, function.arn)]
@@ -72,6 +73,7 @@ def _facts(result: BuildResult) -> str:
         ("Alias", result.alias),
         ("Function ARN", result.function_arn),
         ("Code SHA-256", result.code_sha256),
+        ("Function URL", result.function_url),
     ]
     return "\n".join(f"- **{label}:** `{_code(value)}`" for label, value in rows if value) + "\n"
 

@@ -254,6 +254,8 @@ def _report(result: BuildResult, args, settings) -> None:
     else:
         print(f"version:  {result.version or '$LATEST'}"
               + (f"  alias: {result.alias}" if result.alias else ""))
+    if result.function_url:
+        print(f"url:      {result.function_url}")
     if args.timings:
         print(timings_table(result.timings))
 
@@ -268,6 +270,8 @@ def _report_several(result: BuildResult, args) -> None:
         alias = f"  alias: {function.alias}" if function.deployed and function.alias else ""
         print(f"{function.key}: {function.arn or function.name + ' (new)'}  version: "
               f"{function.version or '-'}{alias}  [{state}]")
+        if function.function_url:
+            print(f"  url: {function.function_url}")
         if function.components:
             print(components_table(function.components))
         for line in function.plan_text if args.dry_run else ():
