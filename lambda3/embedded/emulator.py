@@ -3,7 +3,9 @@
 The front answers Lambda ``Invoke`` (``POST /2015-03-31/functions/{name}/invocations``) with
 the local invoker, the way AWS answers it; ``POST /moto-api/reset`` also makes every function
 cold, and ``POST /_lambda3/functions/NAME/cold`` makes one function cold (what
-``lambda3 invoke --cold`` sends). Everything else goes to moto. moto's state is
+``lambda3 invoke --cold`` sends). The Lambda APIs moto lacks or gets wrong (provisioned
+concurrency, recursion, function URLs and resource policies per qualifier) are answered by
+`lambda3.embedded.lambda_extras`. Everything else goes to moto. moto's state is
 process-wide: emulators in one process share it, and `Emulator.reset` wipes all of it.
 
 Every region is served, as moto serves every region: a request's region is the one its
@@ -22,10 +24,12 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
 from lambda3.embedded.invoker import DEFAULT_ACCOUNT, FunctionNotFound, LocalInvoker
+from lambda3.embedded.lambda_extras.router import DEFAULT_READY_AFTER, LambdaExtras
 from lambda3.embedded.serving import serve_in_thread, stop_serving
 
 _INVOKE_PREFIX = "/2015-03-31/functions/"
@@ -57,8 +61,7 @@ def _read_body(environ: dict) -> bytes:
 
 
 def _respond(start_response, status: int, headers: list[tuple[str, str]], body: bytes):
-    reason = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-              404: "Not Found"}[status]
+    reason = HTTPStatus(status).phrase
     start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
     return [body]
 
@@ -105,14 +108,22 @@ class _Invokers:
 
 
 class _Front:
-    """WSGI middleware: Lambda Invoke goes to the local invoker, the rest to moto."""
+    """WSGI middleware: Lambda Invoke goes to the local invoker, the APIs moto lacks to
+    `LambdaExtras`, the rest to moto."""
 
-    def __init__(self, moto_app: Callable, invokers: _Invokers | None = None):
+    def __init__(self, moto_app: Callable, invokers: _Invokers | None = None,
+                 extras: LambdaExtras | None = None):
         self.moto_app = moto_app
         self.invokers = invokers
+        self.extras = extras or LambdaExtras()
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        served = self.extras.handle(environ, signed_region(environ))
+        if served is not None:
+            return _respond(start_response, *served)
+        if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+            self.extras.reset()
         if environ.get("REQUEST_METHOD") == "POST" and self.invokers is not None:
             if path.startswith(_INVOKE_PREFIX) and path.endswith(_INVOKE_SUFFIXES):
                 name = path[len(_INVOKE_PREFIX):].rstrip("/").rsplit("/", 1)[0]
@@ -176,7 +187,8 @@ class Emulator:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
                  state_dir: Path | None = None, region: str = "us-east-1",
-                 log_listener: Callable[[str, str], None] | None = None):
+                 log_listener: Callable[[str, str], None] | None = None,
+                 provisioned_ready_after: float = DEFAULT_READY_AFTER):
         self.host = host
         self.port = port
         self.region = region
@@ -187,6 +199,7 @@ class Emulator:
         self._log_listener = log_listener
         self._server = None
         self._thread: threading.Thread | None = None
+        self.extras = LambdaExtras(provisioned_ready_after)  # seconds from a put to READY
 
     def start(self) -> Emulator:
         from moto.moto_server.werkzeug_app import (
@@ -203,7 +216,7 @@ class Emulator:
         use_local_invoker()
         if self._state_dir is None:
             self._state_dir = Path(tempfile.mkdtemp(prefix="lambda3-emulator-"))
-        front = _Front(DomainDispatcherApplication(create_backend_app))
+        front = _Front(DomainDispatcherApplication(create_backend_app), extras=self.extras)
         self._server = make_server(self.host, self.port, front, threaded=True,
                                    request_handler=QuietHandler)
         self.port = self._server.server_address[1]
@@ -235,6 +248,7 @@ class Emulator:
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()
+        self.extras.reset()
         self.invokers.reset()
 
     def __enter__(self) -> Emulator:
