@@ -360,3 +360,53 @@ def test_a_dry_run_of_a_rollout_shows_how_the_alias_will_move(project, aws, git_
                      ref=first["commit"])
     assert nothing["ok"] and nothing["plan_text"] == ["app: nothing to do, everything is up "
                                                       "to date"], nothing
+
+
+def test_function_url_recursion_provisioned_concurrency_and_outside_layers(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch):
+    role = aws.lambda_role()
+    client = aws.client("lambda")
+    otel = client.publish_layer_version(
+        LayerName="otel", Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18})["LayerVersionArn"]
+    base = (f"function:\n  runtimes: [python3.12]\n  handler: app.handler\n  role: {role}\n"
+            "  files: [app.py]\n  recursion: allow\n  provisioned_concurrency: 2\n"
+            f"  layers: [{otel}]\n")
+    public = base + "  function_url: {auth: NONE, cors: {allow_origins: ['*']}}\n"
+    repo = make_repo({"app.py": APP_V1.replace("import idna\n", ""), "build.yaml": public})
+    url = git_server.add_repo("acme/url", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    first = deploy(url, git_token, make_aws(aws))
+    assert first["ok"], first
+    assert first["function_url"].startswith("https://")
+    assert [s["action"] for s in first["plan"]][-3:] == [
+        "SetRecursion", "SetProvisionedConcurrency", "SetFunctionUrl"]
+    assert client.get_function_recursion_config(FunctionName="app")["RecursiveLoop"] == "Allow"
+    ready = client.get_provisioned_concurrency_config(FunctionName="app", Qualifier="live")
+    assert (ready["Status"], ready["RequestedProvisionedConcurrentExecutions"]) == ("READY", 2)
+    config = client.get_function_url_config(FunctionName="app", Qualifier="live")
+    assert (config["AuthType"], config["Cors"]["AllowOrigins"]) == ("NONE", ["*"])
+    assert statements(client) == {"lambda3-url-public", "lambda3-url-public-invoke"}
+    layers = client.get_function_configuration(FunctionName="app")["Layers"]
+    assert [layer["Arn"] for layer in layers] == [otel]
+
+    again = deploy(url, git_token, make_aws(aws))
+    assert again["ok"] and again["plan"] == [], again
+    assert again["function_url"] == first["function_url"]
+
+    repo.commit("private, no outside layers", files={"build.yaml": base.replace(
+        f"  layers: [{otel}]\n", "  layers: []\n") + "  function_url: {auth: AWS_IAM}\n"})
+    private = deploy(url, git_token, make_aws(aws))
+    assert private["ok"], private
+    assert "update the function URL of app:live: AuthType NONE -> AWS_IAM; no longer public" in (
+        private["plan_text"])
+    assert client.get_function_configuration(FunctionName="app").get("Layers", []) == []
+    assert statements(client) == set()
+
+
+def statements(client) -> set[str]:
+    """The statement ids of the resource policy of app:live."""
+    try:
+        found = client.get_policy(FunctionName="app", Qualifier="live")
+    except client.exceptions.ResourceNotFoundException:
+        return set()
+    return {s["Sid"] for s in json.loads(found["Policy"])["Statement"]}
