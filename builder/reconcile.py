@@ -199,7 +199,7 @@ def read_state(aws: Aws, desired: Desired) -> State:
                  alias, s3_keys,
                  alias_build=parse_stamp(alias_config.get("Description")) if alias_config else None,
                  tags=tags, reserved_concurrency=reserved,
-                 **(_alias_settings(aws, desired, alias is not None) if function else {}))
+                 **(_unversioned_state(aws, desired, alias is not None) if function else {}))
 
 
 def _outside_layer_versions(aws: Aws, desired: Desired,
@@ -228,7 +228,7 @@ def _outside_layer_versions(aws: Aws, desired: Desired,
     return found
 
 
-def _alias_settings(aws: Aws, desired: Desired, alias_exists: bool) -> dict[str, Any]:
+def _unversioned_state(aws: Aws, desired: Desired, alias_exists: bool) -> dict[str, Any]:
     """What AWS holds of the settings the build file names that are not part of a version:
     recursion, and the alias's (or the function's) provisioned concurrency and URL."""
     name, alias = desired.function, desired.alias
@@ -293,8 +293,7 @@ def _rolls_out(output: BuildOutput, target: Destination) -> bool:
     from builder.rollout import parse_strategy
 
     release = _release(output)
-    return (parse_strategy(target.rollout or release.rollout).gradual or bool(release.checks)
-            or bool(getattr(release, "post_checks", ())))
+    return parse_strategy(target.rollout or release.rollout).gradual or bool(release.checks)
 
 
 def start_rollout(aws: Aws, output: BuildOutput, target: Destination, version: str | None, *,
@@ -321,19 +320,15 @@ def start_rollout(aws: Aws, output: BuildOutput, target: Destination, version: s
         aws.call("lambda", "update_alias", idempotent=False, **rollout.update_alias_args(
             target.function, target.alias, state, found.get("RevisionId")))
         log.info("rollout: %s", rollout.describe(state))
-    release = _release(output)
-    return rollout_result(state, release.checks, getattr(release, "post_checks", ()))
+    return rollout_result(state, _release(output).checks)
 
 
-def rollout_result(state, checks=(), post_checks=()) -> RolloutResult:
-    def events(items):
-        return tuple({"file": c.file, "event": c.event, "expect": c.expect} for c in items)
-
+def rollout_result(state, checks=()) -> RolloutResult:
     return RolloutResult(
         strategy=state.strategy, phase=state.phase, old_version=state.old,
         new_version=state.new, weight=state.weight, alarms=state.alarms,
-        max_error_rate=state.max_error_rate, checks=events(checks),
-        post_checks=events(post_checks))
+        max_error_rate=state.max_error_rate,
+        checks=tuple({"file": c.file, "event": c.event, "expect": c.expect} for c in checks))
 
 
 def apply_plan(aws: Aws, plan: Plan, published: Mapping[str, Any] | None = None) -> Applied:

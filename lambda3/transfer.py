@@ -5,7 +5,6 @@ target: the bytes in the call up to Lambda's direct-upload limit, beyond it an o
 S3 bucket of the target (content-addressed, so nothing is uploaded twice)."""
 from __future__ import annotations
 
-import base64
 import hashlib
 import urllib.request
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import Any
 from builder import limits
 from builder.aws import Aws
 from builder.errors import AwsError, LimitError
+from builder.package import code_sha256_of
 from builder.plan import artifact_key
 
 Fetch = Callable[[str], bytes]
@@ -22,10 +22,6 @@ Fetch = Callable[[str], bytes]
 def download(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=120) as answer:  # noqa: S310 - Lambda's URL
         return answer.read()
-
-
-def code_sha256(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def checked(fetch: Fetch, url: str | None, expected: str, what: str) -> bytes:
@@ -39,7 +35,7 @@ def checked(fetch: Fetch, url: str | None, expected: str, what: str) -> bytes:
     except (OSError, ValueError) as error:  # urllib's errors; the URL is not in them
         raise AwsError(f"downloading {what} failed ({error}): check the network, then "
                        "re-run the promote") from None
-    sha = code_sha256(data)
+    sha = code_sha256_of(data)
     if sha != expected:
         raise AwsError(f"{what} as downloaded has CodeSha256 {sha}, not {expected}: "
                        "re-run the promote")
