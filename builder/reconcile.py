@@ -278,9 +278,11 @@ def _rollout_line(output: BuildOutput, target: Destination, old: str,
     strategy = parse_strategy(target.rollout or release.rollout)
     first = strategy.weights()[0] if strategy.gradual else 1.0
     before = " after the pre-traffic checks" if release.checks else ""
+    after = (", the post-traffic checks once it takes all traffic" if release.post_checks
+             else "")
     return (f"start rollout ({strategy.text()}) of alias {target.alias}: version {old} -> "
             f"{'version ' + new if new else 'the new version'}, {first * 100:g}% of traffic "
-            f"first{before}; the client drives the rest")
+            f"first{before}{after}; the client drives the rest")
 
 
 def _release(output: BuildOutput):
@@ -293,7 +295,8 @@ def _rolls_out(output: BuildOutput, target: Destination) -> bool:
     from builder.rollout import parse_strategy
 
     release = _release(output)
-    return parse_strategy(target.rollout or release.rollout).gradual or bool(release.checks)
+    return (parse_strategy(target.rollout or release.rollout).gradual or bool(release.checks)
+            or bool(release.post_checks))
 
 
 def start_rollout(aws: Aws, output: BuildOutput, target: Destination, version: str | None, *,
@@ -316,19 +319,23 @@ def start_rollout(aws: Aws, output: BuildOutput, target: Destination, version: s
         state = rollout.start_state(
             rollout.parse_strategy(target.rollout or release.rollout), found["FunctionVersion"],
             version, now(), alarms=release.alarms, max_error_rate=release.max_error_rate,
-            checks=bool(release.checks))
+            checks=bool(release.checks), post_checks=bool(release.post_checks))
         aws.call("lambda", "update_alias", idempotent=False, **rollout.update_alias_args(
             target.function, target.alias, state, found.get("RevisionId")))
         log.info("rollout: %s", rollout.describe(state))
-    return rollout_result(state, _release(output).checks)
+    release = _release(output)
+    return rollout_result(state, release.checks, release.post_checks)
 
 
-def rollout_result(state, checks=()) -> RolloutResult:
+def rollout_result(state, checks=(), post_checks=()) -> RolloutResult:
+    def wire(items):
+        return tuple({"file": c.file, "event": c.event, "expect": c.expect} for c in items)
+
     return RolloutResult(
         strategy=state.strategy, phase=state.phase, old_version=state.old,
         new_version=state.new, weight=state.weight, alarms=state.alarms,
-        max_error_rate=state.max_error_rate,
-        checks=tuple({"file": c.file, "event": c.event, "expect": c.expect} for c in checks))
+        max_error_rate=state.max_error_rate, checks=wire(checks),
+        post_checks=wire(post_checks))
 
 
 def apply_plan(aws: Aws, plan: Plan, published: Mapping[str, Any] | None = None) -> Applied:

@@ -27,8 +27,10 @@ MAX_DESCRIPTION = 256  # Lambda's limit on an alias Description
 MAX_CHECK_EVENTS = 256 * 1024  # bytes of check events, all together: they travel in the result
 DEFAULT_MAX_ERROR_RATE = 0.05  # the new version may fail at most 5 points more often
 ALL_AT_ONCE = "all-at-once"
-# Phases of a rollout; the last two are final.
-CHECKS, SHIFTING, COMPLETE, ROLLED_BACK = "checks", "shifting", "complete", "rolled-back"
+# Phases of a rollout; the last two are final. `post-checks`: all the traffic is on the new
+# version, the old one recorded for a roll back, until the post-traffic checks pass.
+CHECKS, SHIFTING, POST_CHECKS = "checks", "shifting", "post-checks"
+COMPLETE, ROLLED_BACK = "complete", "rolled-back"
 
 _CANARY = re.compile(r"canary\s+(\d+(?:\.\d+)?)%?\s+(\d+(?:\.\d+)?)m?")
 _LINEAR = re.compile(r"linear\s+(\d+(?:\.\d+)?)%?\s+every\s+(\d+(?:\.\d+)?)m?")
@@ -99,8 +101,9 @@ def parse_strategy(text: str | None) -> Strategy:
 # -- what the build file says (rollout, alarms, max_error_rate, checks, prune) -------------
 @dataclass(frozen=True)
 class Check:
-    """A pre-traffic check: invoke the new version with `event`; its answer must succeed
-    and, with `expect`, contain it (a JSON subset)."""
+    """A check: invoke the new version (pre-traffic: by number; post-traffic: through the
+    alias) with `event`; its answer must succeed and, with `expect`, contain it (a JSON
+    subset)."""
 
     file: str
     event: str  # the event's JSON text
@@ -113,34 +116,45 @@ class ReleaseSettings:
     alarms: tuple[str, ...] = ()
     max_error_rate: float | None = None
     checks: tuple[Check, ...] = ()
+    post_checks: tuple[Check, ...] = ()
     prune_keep: int | None = None
 
 
-def release_settings(document: Mapping[str, Any], read: Callable[[str], str]) -> ReleaseSettings:
-    """The release keys of a validated build file; `read(path)` gives a repository file's
-    text (path-checked by the caller)."""
-    checks, total = [], 0
-    for entry in document.get("checks") or ():
-        file, expect = (entry, None) if isinstance(entry, str) else (entry["event"],
-                                                                     entry.get("expect"))
-        text = read(file)
-        total += len(text.encode())
-        if total > MAX_CHECK_EVENTS:
-            raise RolloutError(f"checks: the events take more than {MAX_CHECK_EVENTS // 1024} KB "
-                               f"(at {file})", step="spec",
-                               hint="keep check events small: they travel in the result")
-        try:
-            json.loads(text)
-        except ValueError as error:
-            raise RolloutError(f"checks: {file} is not JSON ({error})", step="spec") from None
-        checks.append(Check(file, text, expect))
+def release_settings(document: Mapping[str, Any],
+                     read: Callable[[str, str], str]) -> ReleaseSettings:
+    """The release keys of a validated build file; `read(path, key)` gives a repository
+    file's text (path-checked by the caller, naming `key` when it is refused)."""
+    events = {"total": 0}
+    checks = _checks(document, "checks", read, events)
+    post_checks = _checks(document, "post_checks", read, events)
     if document.get("rollout") is not None:
         parse_strategy(document["rollout"])
     prune = document.get("prune") or {}
     return ReleaseSettings(
         rollout=document.get("rollout"), alarms=tuple(document.get("alarms") or ()),
-        max_error_rate=document.get("max_error_rate"), checks=tuple(checks),
+        max_error_rate=document.get("max_error_rate"), checks=checks, post_checks=post_checks,
         prune_keep=prune.get("keep"))
+
+
+def _checks(document: Mapping[str, Any], key: str, read: Callable[[str, str], str],
+            events: dict[str, int]) -> tuple[Check, ...]:
+    """The checks under `key`; `events["total"]` counts the bytes of all the check events."""
+    checks = []
+    for entry in document.get(key) or ():
+        file, expect = (entry, None) if isinstance(entry, str) else (entry["event"],
+                                                                     entry.get("expect"))
+        text = read(file, key)
+        events["total"] += len(text.encode())
+        if events["total"] > MAX_CHECK_EVENTS:
+            raise RolloutError(f"{key}: the check events take more than "
+                               f"{MAX_CHECK_EVENTS // 1024} KB (at {file})", step="spec",
+                               hint="keep check events small: they travel in the result")
+        try:
+            json.loads(text)
+        except ValueError as error:
+            raise RolloutError(f"{key}: {file} is not JSON ({error})", step="spec") from None
+        checks.append(Check(file, text, expect))
+    return tuple(checks)
 
 
 # -- the state on the alias ----------------------------------------------------------------
@@ -156,6 +170,7 @@ class RolloutState:
     alarms: tuple[str, ...] = ()
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE
     reason: str = ""  # why it rolled back
+    post: bool = False  # post-traffic checks run once all the traffic is on the new version
 
     @property
     def final(self) -> bool:
@@ -164,7 +179,7 @@ class RolloutState:
     @property
     def weight(self) -> float:
         """The new version's share now."""
-        if self.phase == COMPLETE:
+        if self.phase in (COMPLETE, POST_CHECKS):
             return 1.0
         weights = parse_strategy(self.strategy).weights()
         if self.phase == ROLLED_BACK or self.step == 0:
@@ -173,7 +188,7 @@ class RolloutState:
 
     def routing(self) -> tuple[str, dict[str, float]]:
         """(FunctionVersion, AdditionalVersionWeights) the alias has in this state."""
-        if self.phase == COMPLETE:
+        if self.phase in (COMPLETE, POST_CHECKS):
             return self.new, {}
         if self.phase == ROLLED_BACK or self.weight == 0:
             return self.old, {}
@@ -190,21 +205,21 @@ def matches(state: RolloutState, version: str, weights: Mapping[str, float]) -> 
 
 def start_state(strategy: Strategy, old: str, new: str, now: float, *,
                 alarms: Sequence[str] = (), max_error_rate: float | None = None,
-                checks: bool = False) -> RolloutState:
+                checks: bool = False, post_checks: bool = False) -> RolloutState:
     """The state the builder records: before traffic when checks must pass first, else the
-    first weight."""
+    first weight (all-at-once: all the traffic, then the post-traffic checks or the end)."""
     rate = DEFAULT_MAX_ERROR_RATE if max_error_rate is None else float(max_error_rate)
     state = RolloutState(strategy.text(), old, new, now, now, 0, CHECKS if checks else SHIFTING,
-                         tuple(alarms), rate)
-    if not strategy.gradual:
-        return replace(state, phase=COMPLETE)
-    return state if checks else replace(state, step=1)
+                         tuple(alarms), rate, post=post_checks)
+    return state if checks else checked(state, now)
 
 
 def encode(state: RolloutState) -> str:
     data = {"s": state.strategy, "o": state.old, "n": state.new, "t0": int(state.started),
             "t": int(state.since), "i": state.step, "p": state.phase,
             "e": state.max_error_rate, "a": list(state.alarms)}
+    if state.post:
+        data["pc"] = 1
     if state.reason:
         data["r"] = state.reason
     text = PREFIX + json.dumps(data, separators=(",", ":"))
@@ -231,7 +246,7 @@ def decode(description: str | None) -> RolloutState | None:
             started=float(data["t0"]), since=float(data["t"]), step=int(data["i"]),
             phase=str(data["p"]), alarms=tuple(str(a) for a in data.get("a", ())),
             max_error_rate=float(data.get("e", DEFAULT_MAX_ERROR_RATE)),
-            reason=str(data.get("r", "")))
+            reason=str(data.get("r", "")), post=bool(data.get("pc")))
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -260,7 +275,7 @@ class Health:
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # wait | shift | complete | roll-back | checks | done
+    action: str  # wait | shift | complete | roll-back | checks | post-checks | done
     state: RolloutState  # the state after this move
     until: float | None = None  # wait: when the current step ends
     reason: str = ""
@@ -300,21 +315,37 @@ def decide(state: RolloutState, now: float, health: Health) -> Decision:
     reason = tripped(state, health)
     if reason:
         return Decision("roll-back", rolled_back(state, now, reason), reason=reason)
+    if state.phase == POST_CHECKS:
+        return Decision("post-checks", state)
     minutes = parse_strategy(state.strategy).minutes
     until = state.since + minutes * 60
     if now < until:
         return Decision("wait", state, until=until)
     steps = len(parse_strategy(state.strategy).weights())
     if state.step >= steps:
-        return Decision("complete", replace(state, phase=COMPLETE, since=now, step=steps + 1))
+        after = all_traffic(state, now)
+        return Decision("complete" if after.phase == COMPLETE else "shift", after)
     return Decision("shift", replace(state, step=state.step + 1, since=now))
+
+
+def all_traffic(state: RolloutState, now: float) -> RolloutState:
+    """The new version takes all the traffic: complete, or the post-traffic checks next."""
+    steps = len(parse_strategy(state.strategy).weights())
+    return replace(state, phase=POST_CHECKS if state.post else COMPLETE, since=now,
+                   step=steps + 1)
 
 
 def checked(state: RolloutState, now: float) -> RolloutState:
     """After the pre-traffic checks passed: the first weight (all-at-once: all), from now."""
+    state = replace(state, started=now)
     if not parse_strategy(state.strategy).gradual:
-        return replace(state, phase=COMPLETE, step=1, started=now, since=now)
-    return replace(state, phase=SHIFTING, step=1, started=now, since=now)
+        return all_traffic(state, now)
+    return replace(state, phase=SHIFTING, step=1, since=now)
+
+
+def post_checked(state: RolloutState, now: float) -> RolloutState:
+    """After the post-traffic checks passed: complete."""
+    return replace(state, phase=COMPLETE, since=now)
 
 
 def rolled_back(state: RolloutState, now: float, reason: str) -> RolloutState:
@@ -341,6 +372,9 @@ def describe(state: RolloutState) -> str:
         return f"{head}: rolled back to version {state.old} ({state.reason})"
     if state.phase == CHECKS:
         return f"{head}: pre-traffic checks pending, no traffic on version {state.new}"
+    if state.phase == POST_CHECKS:
+        return (f"{head}: post-traffic checks pending, version {state.new} takes all traffic "
+                f"(version {state.old} kept for a roll back)")
     return f"{head}: {_pct(state.weight)} of traffic on version {state.new}"
 
 

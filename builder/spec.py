@@ -235,14 +235,13 @@ def _check_dependencies(repo_root: Path, document: Mapping[str, Any], spec: Spec
 
 
 def _with_release(repo_root: Path, document: Mapping[str, Any], spec: Spec) -> Spec:
-    """The release keys (rollout, alarms, max_error_rate, checks, prune); check events read
-    from inside the repository."""
+    """The release keys (rollout, alarms, max_error_rate, checks, post_checks, prune); check
+    events read from inside the repository."""
     from dataclasses import replace
 
     from builder.rollout import release_settings
 
-    def read(relative: str) -> str:
-        key = "checks"
+    def read(relative: str, key: str) -> str:
         return resolve_in_repo(repo_root, relative, file=spec.file, key=key,
                                line=spec.line_of(key)).read_text(encoding="utf-8")
 

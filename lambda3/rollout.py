@@ -103,8 +103,11 @@ class Driver:
         self.history.append(line)
         self.show(line)
 
-    def run(self, checks: Sequence[Check] = ()) -> RolloutState:
-        """Drive the rollout to its end: the final state, or `RolledBack` naming why."""
+    def run(self, checks: Sequence[Check] = (),
+            post_checks: Sequence[Check] = ()) -> RolloutState:
+        """Drive the rollout to its end: the final state, or `RolledBack` naming why.
+        `checks` run before any traffic moves, `post_checks` once all of it is on the new
+        version (through the alias; a failure there rolls back too)."""
         self.say(f"{self.alias}: {model.describe(self.current())}")
         conflicts = 0
         while True:
@@ -112,7 +115,7 @@ class Driver:
             state = self.current(alias)
             if state.final:
                 return self._finished(state)
-            decision = self._decide(state, checks)
+            decision = self._decide(state, checks, post_checks)
             if decision.action == "wait":
                 self.sleep(max(min(self.poll, decision.until - self.clock()), 0.0))
                 continue
@@ -130,13 +133,16 @@ class Driver:
             conflicts = 0
             self.say(f"{self.alias}: {model.describe(decision.state)}")
 
-    def _decide(self, state: RolloutState, checks: Sequence[Check]) -> model.Decision:
+    def _decide(self, state: RolloutState, checks: Sequence[Check],
+                post_checks: Sequence[Check]) -> model.Decision:
         if state.phase == model.CHECKS:
             return self._checks(state, checks)
         health = self.health(state)
         decision = model.decide(state, self.clock(), health)
         if decision.action == "wait":
             self.say(self._progress(state, health, decision.until))
+        if decision.action == "post-checks":
+            return self._post_checks(state, post_checks)
         return decision
 
     def _progress(self, state: RolloutState, health: Health, until: float) -> str:
@@ -150,26 +156,48 @@ class Driver:
 
     def _checks(self, state: RolloutState, checks: Sequence[Check]) -> model.Decision:
         if not checks:
-            raise RolloutError(
-                f"the pre-traffic checks of version {state.new} have not run yet",
-                hint="re-run the deploy (the same ref publishes nothing), pass the events with "
-                     f"`lambda3 rollout continue --check FILE`, or `lambda3 rollout abort "
-                     f"{self.function} -a {self.alias}`")
-        for check in checks:
-            problem = self._check(state.new, check)
-            if problem:
-                now = self.clock()
-                reason = f"check {check.file} failed: {problem}"
-                return model.Decision("roll-back", model.rolled_back(state, now, reason),
-                                      reason=reason)
-            self.say(f"{self.alias}: check {check.file} passed on version {state.new}")
+            raise self._not_run("pre-traffic", "--check", state)
+        problem = self._run_checks(state, checks, "check", state.new)
+        if problem:
+            return problem
         return model.Decision("shift", model.checked(state, self.clock()))
 
-    def _check(self, version: str, check: Check) -> str | None:
-        """What is wrong with the new version's answer to the check's event, or None."""
+    def _post_checks(self, state: RolloutState, checks: Sequence[Check]) -> model.Decision:
+        if not checks:
+            raise self._not_run("post-traffic", "--post-check", state)
+        problem = self._run_checks(state, checks, "post-traffic check", self.alias)
+        if problem:
+            return problem
+        return model.Decision("complete", model.post_checked(state, self.clock()))
+
+    def _not_run(self, which: str, flag: str, state: RolloutState) -> RolloutError:
+        return RolloutError(
+            f"the {which} checks of version {state.new} have not run yet",
+            hint="re-run the deploy (the same ref publishes nothing), pass the events with "
+                 f"`lambda3 rollout continue {flag} FILE`, or `lambda3 rollout abort "
+                 f"{self.function} -a {self.alias}`")
+
+    def _run_checks(self, state: RolloutState, checks: Sequence[Check], what: str,
+                    qualifier: str) -> model.Decision | None:
+        """Each check in turn: a roll back at the first that fails, else None."""
+        for check in checks:
+            problem = self._check(qualifier, state.new, check)
+            if problem:
+                reason = f"{what} {check.file} failed: {problem}"
+                return model.Decision("roll-back", model.rolled_back(state, self.clock(), reason),
+                                      reason=reason)
+            self.say(f"{self.alias}: {what} {check.file} passed on version {state.new}")
+        return None
+
+    def _check(self, qualifier: str, version: str, check: Check) -> str | None:
+        """What is wrong with the answer to the check's event, invoked with `qualifier` (the
+        new version's number, or the alias that should route to it alone), or None."""
         answer = self.aws.call("lambda", "invoke", idempotent=False, FunctionName=self.function,
-                               Qualifier=version, Payload=check.event.encode())
+                               Qualifier=qualifier, Payload=check.event.encode())
         body = answer["Payload"].read().decode(errors="replace")
+        ran = answer.get("ExecutedVersion")
+        if ran and ran != version:
+            return f"version {ran} answered, not version {version}"
         if answer.get("FunctionError"):
             return f"the function raised an error: {body[:300]}"
         if check.expect is None:
@@ -213,8 +241,9 @@ def checks_from(items: Sequence[Mapping[str, Any]]) -> tuple[Check, ...]:
                  for c in items)
 
 
-def checks_from_files(paths: Sequence[str]) -> tuple[Check, ...]:
-    """Checks from event files on this machine (`rollout continue --check FILE`)."""
+def checks_from_files(paths: Sequence[str], flag: str = "--check") -> tuple[Check, ...]:
+    """Checks from event files on this machine (`rollout continue --check FILE`, or
+    `--post-check FILE`)."""
     from pathlib import Path
 
     checks = []
@@ -223,7 +252,7 @@ def checks_from_files(paths: Sequence[str]) -> tuple[Check, ...]:
             text = Path(path).read_text(encoding="utf-8")
             json.loads(text)
         except (OSError, ValueError) as error:
-            raise RolloutError(f"--check {path}: {error}") from None
+            raise RolloutError(f"{flag} {path}: {error}") from None
         checks.append(Check(path, text))
     return tuple(checks)
 
@@ -254,16 +283,18 @@ def after_deploy(aws: Aws, result, *, show: Callable[[str], None] = print,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, poll: float = 30.0) -> None:
     """What the client does after the builder answered: drive each rollout it started (the
-    checks first), function by function, then prune each function when the build file says
-    `prune: {keep: N}`. Raises `RolledBack` (or another `RolloutError`) when a rollout does
-    not complete; the functions after it are left as the builder left them."""
+    checks first, the post-traffic checks last), function by function, then prune each
+    function when the build file says `prune: {keep: N}`. Raises `RolledBack` (or another
+    `RolloutError`) when a rollout does not complete; the functions after it are left as the
+    builder left them."""
     several = getattr(result, "functions", ())
     deployed = ([(f.name, f.alias, f.rollout, f.layers) for f in several if f.deployed]
                 if several else [(result.function, result.alias, result.rollout, result.layers)])
     for function, alias, started, _ in deployed:
         if started is not None and started.phase not in (model.COMPLETE, model.ROLLED_BACK):
             Driver(aws, function, alias, clock=clock, sleep=sleep, show=show,
-                   poll=poll).run(checks_from(started.checks))
+                   poll=poll).run(checks_from(started.checks),
+                                  checks_from(started.post_checks))
     if not result.prune_keep:
         return
     from lambda3.commands.prune import prune_function

@@ -36,7 +36,7 @@ VENV = ROOT / ".localstack-venv"
 REQUIREMENTS = ROOT / "requirements-localstack.txt"
 PLUGIN = ROOT / "tests" / "localstack" / "executor"
 STAMP_NAME = ".lambda3-installed"
-SERVICES = "lambda,s3,iam,sts,logs"
+SERVICES = "lambda,s3,iam,sts,logs,cloudwatch"
 PYTHON_NAMES = ("python3.13", "python3.12", "python3.14")
 
 

@@ -166,11 +166,13 @@ def target_version(source_aws: Aws, aws: Aws, target: str, source: Source, *,
 def promote(source_aws: Aws, function: str, from_alias: str, to_alias: str, *,
             to_function: str | None = None, target_aws: Aws | None = None,
             rollout: str | None = None, bucket: str | None = None,
+            checks: bool = False, post_checks: bool = False,
             fetch: transfer.Fetch = transfer.download,
             now: Callable[[], float] = time.time) -> Promoted:
     """Point `to_alias` (of `to_function`, default the same function) at the source alias's
-    build; with a gradual `rollout`, only its first step (recorded on the alias) for
-    `lambda3.rollout.Driver` to finish. The alias moves last: a failure leaves it."""
+    build; with a gradual `rollout`, or `checks` / `post_checks` to run, only its first step
+    (recorded on the alias) for `lambda3.rollout.Driver` to finish. The alias moves last: a
+    failure leaves it."""
     from builder import rollout as model
 
     target_aws = target_aws or source_aws
@@ -185,8 +187,9 @@ def promote(source_aws: Aws, function: str, from_alias: str, to_alias: str, *,
     alias = target_aws.get_alias(target, to_alias)
     if alias is not None and alias.version == version and not alias.weights:
         pass
-    elif alias is not None and strategy.gradual:
-        state = model.start_state(strategy, alias.version, version, now())
+    elif alias is not None and (strategy.gradual or checks or post_checks):
+        state = model.start_state(strategy, alias.version, version, now(), checks=checks,
+                                  post_checks=post_checks)
         target_aws.call("lambda", "update_alias", idempotent=False, **model.update_alias_args(
             target, to_alias, state, alias.revision_id))
     else:
@@ -208,6 +211,10 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("--role-arn", help="role to assume for the target (another account)")
     p.add_argument("--bucket", help="S3 bucket of the target account for zips over 50 MB")
     p.add_argument("--rollout", help="all-at-once (default), canary P M, linear P every M")
+    p.add_argument("--check", action="append", default=[], metavar="EVENT_FILE",
+                   help="pre-traffic check: invoke the version with this event first")
+    p.add_argument("--post-check", action="append", default=[], metavar="EVENT_FILE",
+                   help="post-traffic check: invoke the alias with it once it moved")
     p.add_argument("--poll", type=float, default=30.0, help="rollout: seconds between looks")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_aws_flags(p)
@@ -216,20 +223,23 @@ def add_parser(subparsers, summary: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from builder.errors import Lambda3Error
     from lambda3.commands.rollout import aws_of
-    from lambda3.rollout import Driver
+    from lambda3.rollout import Driver, checks_from_files
 
     try:
+        checks = checks_from_files(args.check)  # before anything moves
+        post_checks = checks_from_files(args.post_check, "--post-check")
         source_aws = aws_of(args)
         target_aws = aws_of(args, role_arn=args.role_arn) if args.role_arn else source_aws
         done = promote(source_aws, args.function, args.from_alias, args.to_alias,
                        to_function=args.to_function, target_aws=target_aws,
-                       rollout=args.rollout, bucket=args.bucket)
+                       rollout=args.rollout, bucket=args.bucket, checks=bool(checks),
+                       post_checks=bool(post_checks))
         print(done.line(), file=sys.stderr if args.json else sys.stdout)
         driver = Driver(target_aws, done.function, done.alias, poll=args.poll,
                         show=lambda line: print(line, file=sys.stderr))
         state = driver.read().state
         if state is not None and state.new == done.version and not state.final:
-            driver.run()
+            driver.run(checks, post_checks)
     except Lambda3Error as error:
         print(f"lambda3 promote: {error}", file=sys.stderr)
         return 1

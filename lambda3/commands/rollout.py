@@ -38,6 +38,8 @@ def add_parser(subparsers, summary: str) -> None:
     p.add_argument("-a", "--alias", required=True, help="the alias being rolled out")
     p.add_argument("--check", action="append", default=[], metavar="EVENT_FILE",
                    help="continue: pre-traffic check events, when the checks have not run")
+    p.add_argument("--post-check", action="append", default=[], metavar="EVENT_FILE",
+                   help="continue: post-traffic check events, when those have not run")
     p.add_argument("--poll", type=float, default=30.0,
                    help="continue: seconds between looks at the alarms (default: %(default)s)")
     add_aws_flags(p)
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
             state = driver.abort("aborted with `lambda3 rollout abort`")
             print(f"{args.function}: alias {args.alias} is on version {state.routing()[0]}")
             return 0
-        state = driver.run(checks_from_files(args.check))
+        state = driver.run(checks_from_files(args.check),
+                           checks_from_files(args.post_check, "--post-check"))
     except Lambda3Error as error:
         print(f"lambda3 rollout: {error}", file=sys.stderr)
         return 1

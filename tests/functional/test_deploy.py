@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -47,6 +48,13 @@ def project(aws, git_server, make_repo, tmp_path, monkeypatch):
     monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
     monkeypatch.setenv("LAMBDA3_ENDPOINT_URL", aws.endpoint_url)
     return repo, url
+
+
+def waiting_aws(aws) -> Aws:
+    """An engine whose sleeps really wait (a little): the emulator's provisioned concurrency
+    turns READY after 0.2 s of real time, whatever the engine's count of its waits says."""
+    return Aws(Clients(region=aws.region, endpoint_url=aws.endpoint_url),
+               sleep=lambda seconds: time.sleep(min(seconds, 0.05)))
 
 
 def make_aws(aws, sleeps=None) -> Aws:
@@ -361,6 +369,16 @@ def test_a_dry_run_of_a_rollout_shows_how_the_alias_will_move(project, aws, git_
     assert nothing["ok"] and nothing["plan_text"] == ["app: nothing to do, everything is up "
                                                       "to date"], nothing
 
+    with_post = (repo.work / "build.yaml").read_text() + "post_checks: [events/after.json]\n"
+    repo.commit("post-traffic checks", files={"events/after.json": "{}", "build.yaml": with_post})
+    checked = deploy(url, git_token, make_aws(aws), action="plan")
+    assert checked["ok"], checked
+    assert checked["plan_text"][-1] == (
+        "start rollout (all-at-once) of alias live: version 1 -> the new version, 100% of "
+        "traffic first, the post-traffic checks once it takes all traffic; the client drives "
+        "the rest")
+    assert alias_version(aws) == "1"
+
 
 def test_function_url_recursion_provisioned_concurrency_and_outside_layers(
         aws, git_server, make_repo, git_token, tmp_path, monkeypatch):
@@ -375,7 +393,7 @@ def test_function_url_recursion_provisioned_concurrency_and_outside_layers(
     repo = make_repo({"app.py": APP_V1.replace("import idna\n", ""), "build.yaml": public})
     url = git_server.add_repo("acme/url", repo.path)
     monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
-    first = deploy(url, git_token, make_aws(aws))
+    first = deploy(url, git_token, waiting_aws(aws))
     assert first["ok"], first
     assert first["function_url"].startswith("https://")
     assert [s["action"] for s in first["plan"]][-3:] == [
@@ -389,13 +407,13 @@ def test_function_url_recursion_provisioned_concurrency_and_outside_layers(
     layers = client.get_function_configuration(FunctionName="app")["Layers"]
     assert [layer["Arn"] for layer in layers] == [otel]
 
-    again = deploy(url, git_token, make_aws(aws))
+    again = deploy(url, git_token, waiting_aws(aws))
     assert again["ok"] and again["plan"] == [], again
     assert again["function_url"] == first["function_url"]
 
     repo.commit("private, no outside layers", files={"build.yaml": base.replace(
         f"  layers: [{otel}]\n", "  layers: []\n") + "  function_url: {auth: AWS_IAM}\n"})
-    private = deploy(url, git_token, make_aws(aws))
+    private = deploy(url, git_token, waiting_aws(aws))
     assert private["ok"], private
     assert "update the function URL of app:live: AuthType NONE -> AWS_IAM; no longer public" in (
         private["plan_text"])

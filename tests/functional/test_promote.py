@@ -118,6 +118,24 @@ def test_promote_as_a_rollout_starts_it_and_a_driver_completes_it(aws, staged):
     assert alias_of(aws, "app", "prod")["FunctionVersion"] == "2"
 
 
+def test_promote_with_checks_runs_them_before_and_after_the_traffic_moves(
+        aws, staged, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("LAMBDA3_ENDPOINT_URL", aws.endpoint_url)
+    event = tmp_path / "smoke.json"
+    event.write_text('{"ping": 1}')
+    args = ["promote", "app", "--from-alias", "staging", "--to-alias", "prod"]
+    assert main([*args, "--post-check", str(tmp_path / "none.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lambda3 promote: --post-check ") and "none.json" in err
+    assert alias_of(aws, "app", "prod")["FunctionVersion"] == "1"  # nothing moved
+    assert main([*args, "--check", str(event), "--post-check", str(event)]) == 0
+    err = capsys.readouterr().err
+    assert f"check {event} passed on version 2" in err
+    assert f"post-traffic check {event} passed on version 2" in err
+    found = alias_of(aws, "app", "prod")
+    assert found["FunctionVersion"] == "2"
+    assert model.decode(found["Description"]).phase == model.COMPLETE
+
 def test_a_source_mid_rollout_is_refused(aws, staged):
     aws.client("lambda").update_alias(FunctionName="app", Name="staging", FunctionVersion="1",
                                       RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})

@@ -85,9 +85,11 @@ def driver(aws, clock: Clock, **kwargs) -> Driver:
     return made
 
 
-def start(aws, strategy: str, *, alarms=(), checks=False, max_error_rate=None) -> None:
+def start(aws, strategy: str, *, alarms=(), checks=False, post_checks=False,
+          max_error_rate=None) -> None:
     state = model.start_state(model.parse_strategy(strategy), "1", "2", T0, alarms=alarms,
-                              checks=checks, max_error_rate=max_error_rate)
+                              checks=checks, post_checks=post_checks,
+                              max_error_rate=max_error_rate)
     aws.client("lambda").update_alias(**model.update_alias_args("app", "live", state, None))
 
 
@@ -393,3 +395,117 @@ def test_an_alias_that_changes_under_every_move_stops_the_driver(aws, two_versio
     with pytest.raises(RolloutError, match="changed under every one of 6 moves"):
         made.run()
     assert len(refused) == 6 and routing(aws) == ("1", {"2": 0.5})
+
+
+def test_post_traffic_checks_run_through_the_alias_once_it_takes_all_traffic(aws, two_versions):
+    start(aws, "canary 10 5", post_checks=True)
+    assert routing(aws) == ("1", {"2": 0.1})
+    clock = Clock()
+    made = driver(aws, clock)
+    with pytest.raises(RolloutError, match="post-traffic checks of version 2 have not run"):
+        made.run()
+    assert routing(aws) == ("2", {}) and recorded(aws).phase == model.POST_CHECKS
+    assert recorded(aws).old == "1"
+    after = Check("events/after.json", json.dumps({"probe": 1}), {"v": 2, "echo": {"probe": 1}})
+    invoked = []
+    made.aws.clients("lambda").meta.events.register(
+        "before-parameter-build.lambda.Invoke",
+        lambda params, **kwargs: invoked.append(params["Qualifier"]))
+    assert made.run([], [after]).phase == model.COMPLETE
+    assert invoked == ["live"]  # through the alias, as the traffic goes
+    assert any("post-traffic check events/after.json passed on version 2" in line
+               for line in made.lines)
+    assert routing(aws) == ("2", {}) and recorded(aws).phase == model.COMPLETE
+
+
+@pytest.mark.parametrize("check, says", [
+    (Check("events/fail.json", '{"fail": true}'), "the function raised an error"),
+    (Check("events/after.json", "{}", {"v": 1}), "the answer .* does not contain"),
+])
+def test_a_failed_post_check_rolls_back_to_the_old_version(aws, two_versions, check, says):
+    start(aws, "all-at-once", post_checks=True)
+    assert routing(aws) == ("2", {})  # all at once: all the traffic first, then the checks
+    with pytest.raises(RolledBack, match=f"post-traffic check {check.file} failed: {says}") as e:
+        driver(aws, Clock()).run([], [check])
+    assert "alias live is on version 1" in str(e.value)
+    assert routing(aws) == ("1", {}) and recorded(aws).phase == model.ROLLED_BACK
+
+
+def test_an_alarm_during_the_post_checks_rolls_back_before_they_run(aws, two_versions):
+    alarm(aws, "app-5xx", "ALARM")
+    start(aws, "all-at-once", alarms=("app-5xx",), post_checks=True)
+    made = driver(aws, Clock())
+    with pytest.raises(RolledBack, match="alarm app-5xx is in ALARM"):
+        made.run([], [Check("events/after.json", "{}")])
+    assert not any("post-traffic check events" in line for line in made.lines)
+    assert routing(aws) == ("1", {})
+
+
+def test_an_abort_during_the_post_checks_goes_back_to_the_old_version(aws, two_versions):
+    start(aws, "all-at-once", post_checks=True)
+    made = driver(aws, Clock())
+    assert made.abort("stop").routing() == ("1", {})
+    assert routing(aws) == ("1", {}) and recorded(aws).reason == "stop"
+
+
+def test_a_driver_crashed_before_the_post_checks_is_continued_with_the_event_files(
+        aws, two_versions, tmp_path):
+    start(aws, "linear 50 every 1", post_checks=True)
+
+    class Crash(Exception):
+        pass
+
+    clock = Clock()
+    made = driver(aws, clock)
+    made.aws.clients("lambda").meta.events.register(
+        "before-parameter-build.lambda.Invoke",
+        lambda **kwargs: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(Crash):
+        made.run([], [Check("events/after.json", "{}")])
+    assert routing(aws) == ("2", {}) and recorded(aws).phase == model.POST_CHECKS
+
+    env = {**os.environ, "LAMBDA3_ENDPOINT_URL": aws.endpoint_url}
+    command = [sys.executable, "-m", "lambda3", "rollout", "continue", "app", "-a", "live"]
+    missing = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert missing.returncode == 1
+    assert "post-traffic checks of version 2 have not run yet" in missing.stderr
+    assert "--post-check FILE" in missing.stderr and "Traceback" not in missing.stderr
+    event = tmp_path / "after.json"
+    event.write_text(json.dumps({"probe": 1}))
+    done = subprocess.run([*command, "--post-check", str(event)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "alias live is on version 2" in done.stdout
+    assert routing(aws) == ("2", {}) and recorded(aws).phase == model.COMPLETE
+
+
+def test_lambda3_deploy_with_post_checks_rolls_a_bad_build_back(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch, capsys):
+    from lambda3.cli import main
+
+    role = aws.lambda_role()
+    build = ("function:\n  runtimes: [python3.11]\n  handler: app.handler\n"
+             f"  role: {role}\n  files: [app.py]\n"
+             "post_checks:\n  - event: events/after.json\n    expect: {echo: {probe: 1}}\n")
+    repo = make_repo({"app.py": app(1), "build.yaml": build,
+                      "events/after.json": json.dumps({"probe": 1})})
+    url = git_server.add_repo("acme/app", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("LAMBDA3_TOKEN", git_token)
+    monkeypatch.chdir(tmp_path)
+    args = ["deploy", "--local-builder", "--endpoint-url", aws.endpoint_url, "-g", url,
+            "-f", "app", "-b", "main", "-a", "live", "-y"]
+    assert main(args) == 0
+    repo.commit("v2", files={"app.py": app(2)})
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "post-traffic check events/after.json passed on version 2" in err
+    assert routing(aws) == ("2", {})
+    broken = "def handler(event, context):\n    return {'echo': 'nothing'}\n"
+    repo.commit("v3", files={"app.py": broken})
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "post-traffic check events/after.json failed: the answer" in err
+    assert "alias live is on version 2" in err and "Traceback" not in err
+    assert routing(aws) == ("2", {}) and recorded(aws).phase == model.ROLLED_BACK

@@ -9,6 +9,7 @@ from builder.rollout import (
     CHECKS,
     COMPLETE,
     MAX_DESCRIPTION,
+    POST_CHECKS,
     ROLLED_BACK,
     SHIFTING,
     Figures,
@@ -18,8 +19,10 @@ from builder.rollout import (
     checked,
     decide,
     decode,
+    describe,
     encode,
     parse_strategy,
+    post_checked,
     release_settings,
     start_state,
     subset,
@@ -105,6 +108,34 @@ def test_with_checks_no_traffic_moves_until_they_pass():
     assert whole.phase == COMPLETE and whole.routing() == ("2", {})
 
 
+def test_post_checks_come_once_all_the_traffic_is_on_the_new_version():
+    state = start_state(Strategy("canary", 10, 5), "1", "2", T0, post_checks=True)
+    assert state.phase == SHIFTING and state.routing() == ("1", {"2": 0.1})
+    assert decode(encode(state)) == state
+    assert decode(encode(replace(state, post=False))).post is False
+    moved = decide(state, T0 + 300, Health())
+    assert moved.action == "shift" and moved.state.phase == POST_CHECKS
+    assert moved.state.routing() == ("2", {}) and moved.state.weight == 1.0
+    assert not moved.state.final and moved.state.old == "1"  # kept for a roll back
+    assert decide(moved.state, T0 + 301, Health()).action == "post-checks"
+    assert "post-traffic checks pending, version 2 takes all traffic (version 1 kept" in (
+        describe(moved.state))
+    tripping = Health({"a": "ALARM"})
+    back = decide(replace(moved.state, alarms=("a",)), T0 + 301, tripping)
+    assert back.action == "roll-back" and back.state.routing() == ("1", {})
+    done = post_checked(moved.state, T0 + 302)
+    assert done.phase == COMPLETE and done.routing() == ("2", {})
+
+
+def test_all_at_once_with_post_checks_moves_at_once_and_checks_after():
+    state = start_state(Strategy(), "1", "2", T0, post_checks=True)
+    assert state.phase == POST_CHECKS and state.routing() == ("2", {})
+    both = start_state(Strategy(), "1", "2", T0, checks=True, post_checks=True)
+    assert both.phase == CHECKS and both.routing() == ("1", {})
+    assert checked(both, T0 + 5).phase == POST_CHECKS
+    assert start_state(Strategy(), "1", "2", T0).phase == COMPLETE
+
+
 def test_a_healthy_linear_rollout_waits_shifts_and_completes():
     state = start_state(Strategy("linear", 50, 2), "1", "2", T0)
     wait = decide(state, T0 + 60, Health())
@@ -151,23 +182,38 @@ def test_subset_matching():
     assert not subset({"a": 1}, [1])
 
 
+def reader(files):
+    return lambda path, key: files[path]
+
+
 def test_release_settings_read_check_events_through_the_reader():
-    files = {"events/smoke.json": '{"ping": 1}'}
+    files = {"events/smoke.json": '{"ping": 1}', "events/after.json": "{}"}
     document = {"rollout": "canary 5 10", "alarms": ["x"], "max_error_rate": 0.01,
                 "checks": ["events/smoke.json", {"event": "events/smoke.json",
                                                  "expect": {"pong": 1}}],
+                "post_checks": [{"event": "events/after.json", "expect": {"v": 2}}],
                 "prune": {"keep": 3}}
-    release = release_settings(document, files.__getitem__)
+    asked = []
+    release = release_settings(document, lambda path, key: asked.append(key) or files[path])
+    assert asked == ["checks", "checks", "post_checks"]
     assert release.rollout == "canary 5 10" and release.alarms == ("x",)
     assert release.prune_keep == 3 and release.max_error_rate == 0.01
     assert [(c.file, c.expect) for c in release.checks] == [
         ("events/smoke.json", None), ("events/smoke.json", {"pong": 1})]
-    with pytest.raises(RolloutError, match="not JSON"):
-        release_settings({"checks": ["bad.json"]}, {"bad.json": "{"}.__getitem__)
-    assert release_settings({}, files.__getitem__).rollout is None
+    assert [(c.file, c.event, c.expect) for c in release.post_checks] == [
+        ("events/after.json", "{}", {"v": 2})]
+    with pytest.raises(RolloutError, match="^checks: bad.json is not JSON"):
+        release_settings({"checks": ["bad.json"]}, reader({"bad.json": "{"}))
+    with pytest.raises(RolloutError, match="^post_checks: bad.json is not JSON"):
+        release_settings({"post_checks": ["bad.json"]}, reader({"bad.json": "{"}))
+    assert release_settings({}, reader(files)).rollout is None
     big = {"big.json": "[" + "1," * 200_000 + "1]"}
     with pytest.raises(RolloutError, match="more than 256 KB"):
-        release_settings({"checks": ["big.json"]}, big.__getitem__)
+        release_settings({"checks": ["big.json"]}, reader(big))
+    half = {"half.json": "[" + "1," * 70_000 + "1]"}  # 140 KB: each fits, both do not
+    release_settings({"checks": ["half.json"]}, reader(half))
+    with pytest.raises(RolloutError, match="^post_checks: the check events take more than"):
+        release_settings({"checks": ["half.json"], "post_checks": ["half.json"]}, reader(half))
 
 
 def test_matches_compares_the_alias_with_the_recorded_routing():
@@ -194,13 +240,17 @@ def test_the_build_file_keys_are_read_and_checked(tmp_path):
 
     release = spec("rollout: linear 10 every 2\nalarms: [a, b]\nmax_error_rate: 0.1\n"
                    "checks: [{event: events/smoke.json, expect: {pong: 1}}]\n"
-                   "prune: {keep: 4}\n").release
+                   "post_checks: [events/smoke.json]\nprune: {keep: 4}\n").release
     assert (release.rollout, release.alarms, release.max_error_rate, release.prune_keep) == (
         "linear 10 every 2", ("a", "b"), 0.1, 4)
     assert release.checks[0].event == '{"ping": 1}' and release.checks[0].expect == {"pong": 1}
+    assert release.post_checks[0].event == '{"ping": 1}' and release.post_checks[0].expect is None
     assert spec("").release.rollout is None
     for bad, says in (("rollout: blue-green\n", "rollout"), ("prune: {keep: 0}\n", "prune.keep"),
                       ("checks: [../secret.json]\n", "checks"),
-                      ("checks: [events/none.json]\n", "checks")):
+                      ("checks: [events/none.json]\n", "checks"),
+                      ("post_checks: [../secret.json]\n", "post_checks"),
+                      ("post_checks: [{expect: {a: 1}}]\n", "post_checks"),
+                      ("post_checks: [events/none.json]\n", "post_checks")):
         with pytest.raises(SpecError, match=says):
             spec(bad)
