@@ -306,7 +306,11 @@ def github_trust_policy(provider_arn: str, repo: str, ref_pattern: str = "*") ->
 RELEASE_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:InvokeFunction",
                    "lambda:GetFunction", "lambda:GetFunctionConfiguration",
                    "lambda:ListAliases", "lambda:ListVersionsByFunction",
-                   "lambda:DeleteFunction", "lambda:DeleteAlias")
+                   "lambda:DeleteFunction", "lambda:DeleteAlias",
+                   # a preview alias's settings, deleted with it
+                   "lambda:GetFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig",
+                   "lambda:RemovePermission", "lambda:GetProvisionedConcurrencyConfig",
+                   "lambda:DeleteProvisionedConcurrencyConfig")
 # Promote into another account copies the source's layers under the same names, so the
 # release role may publish versions of the allow-list's layers (and read and delete them,
 # for prune). ListLayerVersions has no resource-level permissions: it is a read on "*".

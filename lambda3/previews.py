@@ -130,6 +130,7 @@ def remove(aws: Aws, preview: Preview, configs: Sequence[Mapping[str, Any]], *,
         return lines
     found = aws.call("lambda", "get_alias", FunctionName=preview.function, Name=preview.alias)
     targets = alias_targets(found)
+    settings = _alias_settings(aws, preview, dry_run=dry_run)
     if not dry_run:
         aws.call("lambda", "delete_alias", FunctionName=preview.function, Name=preview.alias)
     inventory = read_inventory(aws, preview.function)
@@ -139,8 +140,30 @@ def remove(aws: Aws, preview: Preview, configs: Sequence[Mapping[str, Any]], *,
     plan = plan_prune(inventory, None, candidates=targets)
     if not dry_run:
         apply_prune(aws, preview.function, plan)
-    return [f"delete alias {preview.alias} of {preview.function}"] + [
+    return settings + [f"delete alias {preview.alias} of {preview.function}"] + [
         line for line in plan.lines(preview.function) if line.startswith("delete")]
+
+
+def _alias_settings(aws: Aws, preview: Preview, *, dry_run: bool) -> list[str]:
+    """What the build file set on a preview alias (its function URL with our public
+    statements, its provisioned concurrency), deleted before the alias: nothing is left
+    for Lambda to keep or bill, whether or not deleting the alias takes them along."""
+    from builder.plan import URL_STATEMENTS
+
+    where = {"FunctionName": preview.function, "Qualifier": preview.alias}
+    lines = []
+    url = aws.maybe("lambda", "get_function_url_config", **where)
+    if url is not None:
+        lines.append(f"delete function URL {url.get('FunctionUrl')} of alias {preview.alias}")
+        if not dry_run:
+            aws.maybe("lambda", "delete_function_url_config", **where)
+            for sid in URL_STATEMENTS:
+                aws.maybe("lambda", "remove_permission", StatementId=sid, **where)
+    if aws.maybe("lambda", "get_provisioned_concurrency_config", **where) is not None:
+        lines.append(f"delete provisioned concurrency of alias {preview.alias}")
+        if not dry_run:
+            aws.maybe("lambda", "delete_provisioned_concurrency_config", **where)
+    return lines
 
 
 def sweep(aws: Aws, *, base: str | None = None, pr: int | None = None,

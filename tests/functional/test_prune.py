@@ -150,3 +150,33 @@ def test_the_command_refuses_what_does_not_go_together(aws, capsys, monkeypatch)
     assert "name the function to prune, or pass --previews" in capsys.readouterr().err
     assert main(["prune", "--previews"]) == 1
     assert "needs --pr N, --older-than AGE or --open-prs" in capsys.readouterr().err
+
+
+def test_a_preview_alias_goes_with_its_function_url_and_provisioned_concurrency(aws, app):
+    lam = aws.client("lambda")
+    pr_version = version(aws, "app", [app[5]], "pr 9")
+    lam.create_alias(FunctionName="app", Name="pr-9", FunctionVersion=pr_version)
+    url = lam.create_function_url_config(FunctionName="app", Qualifier="pr-9",
+                                         AuthType="NONE")["FunctionUrl"]
+    lam.add_permission(FunctionName="app", Qualifier="pr-9", StatementId="lambda3-url-public",
+                       Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    lam.put_provisioned_concurrency_config(FunctionName="app", Qualifier="pr-9",
+                                           ProvisionedConcurrentExecutions=1)
+    made = wrapper(aws)
+    deleted = []
+    made.clients("lambda").meta.events.register(
+        "before-parameter-build.lambda", lambda model, params, **kwargs: deleted.append(
+            model.name) if model.name.startswith(("Delete", "Remove")) else None)
+    listed = sweep(made, base="app", pr=9, dry_run=True)
+    assert f"  delete function URL {url} of alias pr-9" in listed
+    assert "  delete provisioned concurrency of alias pr-9" in listed and deleted == []
+    lines = sweep(made, base="app", pr=9)
+    assert lines[1:3] == listed[1:3] and lines.index(f"  delete function URL {url} of alias "
+                                                     "pr-9") < lines.index(
+        "  delete alias pr-9 of app")
+    assert deleted[:4] == ["DeleteFunctionUrlConfig", "RemovePermission", "RemovePermission",
+                           "DeleteProvisionedConcurrencyConfig"]
+    assert deleted[4] == "DeleteAlias"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_url_config(FunctionName="app", Qualifier="pr-9")
