@@ -13,8 +13,9 @@ lock becomes its own requirement (or its `[project.dependencies]` when it is no 
 resolved by the installer, with a warning that nothing was locked.
 
 Poetry is not needed: poetry.lock is read here (lock-version 2.1, which records groups, and
-1.x). uv.lock is exported by uv itself (`uv export --frozen`), as the lock's own tool reads
-it best; pylock.toml is read here.
+1.x). uv.lock is exported by uv itself (`uv export --locked`, which refuses a lock that no
+longer matches pyproject.toml), as the lock's own tool reads it best; pylock.toml is read
+here.
 """
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def export(project: Project, selection: Selection, work: Path, repo: Path, *,
         warnings.append(f"{project.shown}: no lock (uv.lock, poetry.lock or pylock.toml): its "
                         "dependencies were resolved at build time, nothing was locked")
     elif project.kind == "uv.lock":
-        lines, local = _uv_export(project, selection, repo, runner, env)
+        lines, local = _uv_export(project, selection, repo, runner, env, warnings)
     elif project.kind == "poetry.lock":
         lines, local = _poetry(project, selection, repo)
     else:
@@ -247,28 +248,13 @@ def _uv_lock(root: Path, repo: Path) -> Path | None:
 
 
 def _uv_export(project: Project, selection: Selection, repo: Path, runner: Runner | None,
-               env: Mapping[str, str] | None) -> tuple[list[str], list[Path]]:
+               env: Mapping[str, str] | None,
+               warnings: list[str]) -> tuple[list[str], list[Path]]:
     lock = read_toml(project.lock, _shown(project.lock, repo))
     base = project.lock.parent
     local = {_normalise(p["name"]): (base / _uv_local_path(p)).resolve()
              for p in lock.get("package", []) if _uv_local_path(p) is not None}
-    argv = [_uv(), "export", "--frozen", "--offline", "--format", "requirements-txt",
-            "--no-editable", "--no-header", "--no-annotate", "--emit-index-url",
-            "--no-default-groups", "--project", str(project.root), "--color", "never"]
-    if project.lock.parent != project.root and project.name:
-        argv += ["--package", project.name]
-    for group in selection.groups:
-        argv += ["--group", group]
-    for extra in selection.extras:
-        argv += ["--extra", extra]
-    from builder.process import child_env
-
-    proc = (runner or _run)(argv, child_env(env), project.root)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-10:])
-        raise InstallError(f"uv export of {_shown(project.lock, repo)} failed:\n{tail}",
-                           file=project.shown,
-                           hint="run `uv lock` and commit uv.lock; check groups and extras")
+    proc = _uv_export_run(project, selection, repo, runner, env, warnings)
     lines, used = [], []
     for line in _joined(proc.stdout or ""):
         path = line.split(" ", 1)[0]
@@ -286,6 +272,43 @@ def _uv_export(project: Project, selection: Selection, repo: Path, runner: Runne
         else:
             lines.append(line)
     return lines, used
+
+
+def _uv_export_run(project: Project, selection: Selection, repo: Path, runner: Runner | None,
+                   env: Mapping[str, str] | None,
+                   warnings: list[str]) -> subprocess.CompletedProcess:
+    """`uv export --locked`: a lock that no longer matches pyproject.toml is refused (uv
+    checks a current lock without the network). When uv cannot check it (e.g. a member's
+    dynamic metadata that will not build here), the lock is exported as it is, with a
+    warning."""
+    from builder.process import child_env
+
+    argv = [_uv(), "export", "--format", "requirements-txt", "--no-editable", "--no-header",
+            "--no-annotate", "--emit-index-url", "--no-default-groups", "--project",
+            str(project.root), "--color", "never"]
+    if project.lock.parent != project.root and project.name:
+        argv += ["--package", project.name]
+    for group in selection.groups:
+        argv += ["--group", group]
+    for extra in selection.extras:
+        argv += ["--extra", extra]
+    shown = _shown(project.lock, repo)
+    run = runner or _run
+    proc = run([*argv, "--locked"], child_env(env), project.root)
+    said = (proc.stderr or proc.stdout or "").strip()
+    if proc.returncode != 0 and "needs to be updated" in said:
+        raise InstallError(f"{shown} is out of date: it no longer matches {project.shown}",
+                           file=project.shown, hint="run `uv lock` and commit uv.lock")
+    if proc.returncode != 0:
+        why = said.splitlines()[-1].strip() if said else "no reason given"
+        warnings.append(f"{project.shown}: uv could not check that {shown} matches it ({why}); "
+                        "the lock was exported as it is")
+        proc = run([*argv, "--frozen", "--offline"], child_env(env), project.root)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout or "").strip().splitlines()[-10:])
+        raise InstallError(f"uv export of {shown} failed:\n{tail}", file=project.shown,
+                           hint="run `uv lock` and commit uv.lock; check groups and extras")
+    return proc
 
 
 def _uv_local_path(package: Mapping[str, Any]) -> str | None:

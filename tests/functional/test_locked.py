@@ -184,6 +184,54 @@ def test_a_changed_lock_changes_the_set_and_an_unchanged_one_is_reused(tmp_path)
     assert dict(map(tuple, again.install["packages"]))["six"] == "1.16.0"
 
 
+@pytest.mark.network
+def test_a_uv_lock_that_no_longer_matches_pyproject_toml_is_refused(tmp_path):
+    repo = write(tmp_path / "repo", {
+        "app.py": "x = 1\n",
+        "pyproject.toml": '[project]\nname = "app"\nversion = "0.1.0"\n'
+                          'requires-python = ">=3.10"\ndependencies = ["six==1.15.0"]\n'})
+    subprocess.run([UV, "lock", "--no-config"], cwd=repo, check=True, capture_output=True,
+                   timeout=300)
+    assert build_layer(repo, tmp_path / "w1", "    [pyproject.toml]").install["packages"]
+    write(repo, {"pyproject.toml": (repo / "pyproject.toml").read_text().replace(
+        '"six==1.15.0"', '"six==1.15.0", "idna<3"')})
+    with pytest.raises(InstallError, match=r"^pyproject.toml: uv.lock is out of date: it no "
+                                           r"longer matches pyproject.toml") as caught:
+        build_layer(repo, tmp_path / "w2", "    [pyproject.toml]")
+    assert caught.value.hint == "run `uv lock` and commit uv.lock"
+
+
+def fake_uv(*answers):
+    """A runner answering each uv call in turn with (returncode, stdout, stderr)."""
+    calls = []
+
+    def run(argv, env, cwd):
+        calls.append(argv)
+        code, out, err = answers[len(calls) - 1]
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    run.calls = calls
+    return run
+
+
+def test_a_lock_uv_cannot_check_is_exported_as_it_is_with_a_warning(tmp_path):
+    write(tmp_path, {"pyproject.toml": '[project]\nname = "app"\nversion = "0.1.0"\n',
+                     "uv.lock": "version = 1\n"})
+    project = find_project(tmp_path, tmp_path)
+    runner = fake_uv((2, "", "error: Failed to build `app @ file:///x`\n  hook failed"),
+                     (0, "six==1.15.0 \\\n    --hash=sha256:abc\n", ""))
+    exported = export(project, Selection(), tmp_path / "work", tmp_path, runner=runner)
+    assert "--locked" in runner.calls[0] and "--frozen" not in runner.calls[0]
+    assert {"--frozen", "--offline"} <= set(runner.calls[1])
+    assert exported.path.read_text() == "six==1.15.0 --hash=sha256:abc\n"
+    assert exported.warnings == ("pyproject.toml: uv could not check that uv.lock matches it "
+                                 "(hook failed); the lock was exported as it is",)
+    stale = fake_uv((2, "", "error: The lockfile at `uv.lock` needs to be updated, but "
+                            "`--locked` was provided."))
+    with pytest.raises(InstallError, match="uv.lock is out of date"):
+        export(project, Selection(), tmp_path / "work", tmp_path, runner=stale)
+    assert len(stale.calls) == 1
+
 # -- poetry.lock and pylock.toml ---------------------------------------------------------
 
 
