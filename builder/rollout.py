@@ -110,6 +110,10 @@ class Check:
     expect: Any = None
 
 
+# The release keys a function of `functions:` may give for itself (prune is the file's).
+RELEASE_KEYS = ("rollout", "alarms", "max_error_rate", "checks", "post_checks")
+
+
 @dataclass(frozen=True)
 class ReleaseSettings:
     rollout: str | None = None
@@ -120,15 +124,20 @@ class ReleaseSettings:
     prune_keep: int | None = None
 
 
-def release_settings(document: Mapping[str, Any],
-                     read: Callable[[str, str], str]) -> ReleaseSettings:
+def release_settings(document: Mapping[str, Any], read: Callable[[str, str], str], *,
+                     at: str = "") -> ReleaseSettings:
     """The release keys of a validated build file; `read(path, key)` gives a repository
-    file's text (path-checked by the caller, naming `key` when it is refused)."""
+    file's text (path-checked by the caller, naming `key` when it is refused). `at`
+    prefixes the keys in errors (`functions.api.`); each error's `key` is its key path."""
     events = {"total": 0}
-    checks = _checks(document, "checks", read, events)
-    post_checks = _checks(document, "post_checks", read, events)
+    checks = _checks(document, "checks", read, events, at)
+    post_checks = _checks(document, "post_checks", read, events, at)
     if document.get("rollout") is not None:
-        parse_strategy(document["rollout"])
+        try:
+            parse_strategy(document["rollout"])
+        except RolloutError as error:
+            raise RolloutError(f"{at}rollout: {error.message}", hint=error.hint, step="spec",
+                               key=f"{at}rollout") from None
     prune = document.get("prune") or {}
     return ReleaseSettings(
         rollout=document.get("rollout"), alarms=tuple(document.get("alarms") or ()),
@@ -137,7 +146,7 @@ def release_settings(document: Mapping[str, Any],
 
 
 def _checks(document: Mapping[str, Any], key: str, read: Callable[[str, str], str],
-            events: dict[str, int]) -> tuple[Check, ...]:
+            events: dict[str, int], at: str) -> tuple[Check, ...]:
     """The checks under `key`; `events["total"]` counts the bytes of all the check events."""
     checks = []
     for entry in document.get(key) or ():
@@ -146,13 +155,15 @@ def _checks(document: Mapping[str, Any], key: str, read: Callable[[str, str], st
         text = read(file, key)
         events["total"] += len(text.encode())
         if events["total"] > MAX_CHECK_EVENTS:
-            raise RolloutError(f"{key}: the check events take more than "
+            raise RolloutError(f"{at}{key}: the check events take more than "
                                f"{MAX_CHECK_EVENTS // 1024} KB (at {file})", step="spec",
+                               key=f"{at}{key}",
                                hint="keep check events small: they travel in the result")
         try:
             json.loads(text)
         except ValueError as error:
-            raise RolloutError(f"{key}: {file} is not JSON ({error})", step="spec") from None
+            raise RolloutError(f"{at}{key}: {file} is not JSON ({error})", step="spec",
+                               key=f"{at}{key}") from None
         checks.append(Check(file, text, expect))
     return tuple(checks)
 

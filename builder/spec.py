@@ -133,6 +133,7 @@ class FunctionEntry:
     name: str | None = None  # the Lambda function; default <repository name>-<key>
     dependencies: DependenciesSpec | None = None
     layers: tuple[str, ...] = ()
+    release: Any = field(default=None, compare=False, repr=False)  # its own, else the file's
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ class Spec:
             raise KeyError(key)
         return replace(self, function=entry.function, dependencies=entry.dependencies,
                        layers=tuple(self.layer(name) for name in entry.layers), functions=(),
+                       release=entry.release if entry.release is not None else self.release,
                        key=key, name=entry.name, function_at=("functions", key),
                        dependencies_at=("functions", key, "dependencies"))
 
@@ -236,16 +238,33 @@ def _check_dependencies(repo_root: Path, document: Mapping[str, Any], spec: Spec
 
 def _with_release(repo_root: Path, document: Mapping[str, Any], spec: Spec) -> Spec:
     """The release keys (rollout, alarms, max_error_rate, checks, post_checks, prune); check
-    events read from inside the repository."""
+    events read from inside the repository. A function of `functions:` that gives any of
+    RELEASE_KEYS has its own: those keys replace the top level's, one by one."""
     from dataclasses import replace
 
-    from builder.rollout import release_settings
+    from builder.rollout import RELEASE_KEYS, RolloutError, release_settings
 
-    def read(relative: str, key: str) -> str:
-        return resolve_in_repo(repo_root, relative, file=spec.file, key=key,
-                               line=spec.line_of(key)).read_text(encoding="utf-8")
+    def reader(at: tuple[str, ...]):
+        def read(relative: str, key: str) -> str:
+            path = format_path((*at, key))
+            return resolve_in_repo(repo_root, relative, file=spec.file, key=path,
+                                   line=spec.line_of(path)).read_text(encoding="utf-8")
+        return read
 
-    return replace(spec, release=release_settings(document, read))
+    def settings(keys: Mapping[str, Any], at: tuple[str, ...] = ()):
+        try:
+            return release_settings(keys, reader(at), at="".join(f"{p}." for p in at))
+        except RolloutError as error:  # a build-file error: its file, key and line
+            raise SpecError(error.message, file=spec.file, key=error.key, hint=error.hint,
+                            line=spec.line_of(error.key) if error.key else None) from None
+
+    top = settings(document)
+    entries = []
+    for entry in spec.functions:
+        own = {k: v for k, v in document["functions"][entry.key].items() if k in RELEASE_KEYS}
+        release = settings({**document, **own}, ("functions", entry.key)) if own else None
+        entries.append(replace(entry, release=release))
+    return replace(spec, release=top, functions=tuple(entries))
 
 
 def _find_build_file(repo_root: Path, build_file: str | None) -> str:

@@ -509,3 +509,43 @@ def test_lambda3_deploy_with_post_checks_rolls_a_bad_build_back(
     assert "post-traffic check events/after.json failed: the answer" in err
     assert "alias live is on version 2" in err and "Traceback" not in err
     assert routing(aws) == ("2", {}) and recorded(aws).phase == model.ROLLED_BACK
+
+
+def test_each_function_of_functions_rolls_out_with_its_own_release_keys(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch):
+    from lambda3.rollout import after_deploy
+
+    role = aws.lambda_role()
+    common = f"    runtimes: [python3.11]\n    handler: app.handler\n    role: {role}\n"
+    build = ("functions:\n"
+             f"  api:\n    name: shop-api\n{common}    files: [app.py]\n"
+             "    post_checks: [{event: events/api.json, expect: {echo: {path: /}}}]\n"
+             f"  worker:\n    name: shop-worker\n{common}    files: [app.py]\n")
+    repo = make_repo({"app.py": app(1), "build.yaml": build,
+                      "events/api.json": json.dumps({"path": "/"})})
+    url = git_server.add_repo("acme/shop", repo.path)
+    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("LAMBDA3_ENDPOINT_URL", aws.endpoint_url)
+
+    def deploy():
+        request = BuildRequest.from_event({"action": "build", "repository": url, "ref": "main",
+                                           "token": git_token, "function": "shop",
+                                           "alias": "live"})
+        return deploy_request(request, Timings(), settings=BuilderSettings.from_environ(),
+                              aws=wrapper(aws))
+
+    assert deploy().ok
+    repo.commit("v2", files={"app.py": app(2)})
+    second = deploy()
+    assert second.ok, second
+    api, worker = second.functions
+    assert api.rollout.phase == model.POST_CHECKS and api.rollout.post_checks
+    assert worker.rollout is None  # no release keys of its own, none at the top: it moved
+    lam = aws.client("lambda")
+    for name in ("shop-api", "shop-worker"):
+        assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "2"
+    lines: list[str] = []
+    after_deploy(wrapper(aws), second, show=lines.append)
+    assert "live: post-traffic check events/api.json passed on version 2" in lines
+    state = model.decode(lam.get_alias(FunctionName="shop-api", Name="live")["Description"])
+    assert state.phase == model.COMPLETE

@@ -254,3 +254,40 @@ def test_the_build_file_keys_are_read_and_checked(tmp_path):
                       ("post_checks: [events/none.json]\n", "post_checks")):
         with pytest.raises(SpecError, match=says):
             spec(bad)
+
+
+def test_a_function_of_functions_may_have_its_own_release_keys(tmp_path):
+    from builder.errors import SpecError
+    from builder.spec import load_spec
+
+    (tmp_path / "app.py").write_text("x = 1\n")
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "smoke.json").write_text('{"ping": 1}')
+    (tmp_path / "events" / "api.json").write_text('{"path": "/"}')
+
+    def spec(api_extra: str):
+        (tmp_path / "build.yaml").write_text(
+            "functions:\n  api:\n    files: [app.py]\n" + api_extra +
+            "  worker:\n    files: [app.py]\n"
+            "rollout: linear 10 every 2\nalarms: [a]\nchecks: [events/smoke.json]\n")
+        return load_spec(tmp_path)
+
+    loaded = spec("    rollout: canary 10 5\n    post_checks: [events/api.json]\n")
+    api, worker = loaded.for_function("api").release, loaded.for_function("worker").release
+    assert (api.rollout, api.alarms) == ("canary 10 5", ("a",))  # alarms: the file's
+    assert [c.file for c in api.checks] == ["events/smoke.json"]
+    assert [c.event for c in api.post_checks] == ['{"path": "/"}']
+    assert (worker.rollout, worker.post_checks) == ("linear 10 every 2", ())
+    assert spec("    checks: []\n").for_function("api").release.checks == ()
+    (tmp_path / "events" / "bad.json").write_text("{")
+    for bad, says in (("    post_checks: [../x.json]\n", "functions.api.post_checks"),
+                      ("    checks: [events/none.json]\n", "functions.api.checks"),
+                      ("    rollout: blue-green\n", r"^build.yaml:4: functions.api.rollout: "
+                                                    r"'blue-green' is not a valid rollout "
+                                                    "strategy"),
+                      ("    post_checks: [events/bad.json]\n", r"^build.yaml:4: functions.api"
+                                                             r".post_checks: events/bad.json "
+                                                             "is not JSON"),
+                      ("    prune: {keep: 1}\n", "functions.api.*prune")):
+        with pytest.raises(SpecError, match=says):
+            spec(bad)
