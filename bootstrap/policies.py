@@ -307,6 +307,7 @@ RELEASE_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:InvokeFuncti
                    "lambda:GetFunction", "lambda:GetFunctionConfiguration",
                    "lambda:ListAliases", "lambda:ListVersionsByFunction",
                    "lambda:DeleteFunction", "lambda:DeleteAlias",
+                   "lambda:ListTags",  # a pull request's previews are found by their tags
                    # a preview alias's settings, deleted with it
                    "lambda:GetFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig",
                    "lambda:RemovePermission", "lambda:GetProvisionedConcurrencyConfig",

@@ -9,9 +9,12 @@ Version rule
 ------------
 `CONTRACT` is the version this code speaks; `MIN_CONTRACT` the oldest it still speaks.
 A change that only adds optional fields keeps the version (readers ignore fields they do
-not know, and a missing field takes its default); anything else bumps it. A request
-carries the client's `contract`; a request without one is version 1 (clients from before
-the contract was versioned, whose fields version 2 kept). The builder refuses, before
+not know, and a missing field takes its default); anything else bumps it, and so does a
+request field an older builder must not ignore (`SINCE` names each one and its version). A
+request carries the lowest version that holds what it asks (`needed_contract`): a request
+that uses no newer field still reaches an older builder, one that does is refused by it. A
+request without `contract` is version 1 (clients from before the contract was versioned,
+whose fields version 2 kept). The builder refuses, before
 anything is fetched or built, a request newer than it speaks (update the builder:
 `lambda3 bootstrap`) or older than it still speaks (update the client, or pin the action
 to a matching release), with one line naming both versions. Every answer carries the
@@ -27,8 +30,12 @@ from typing import Any
 
 from builder.errors import Lambda3Error, RequestError
 
-CONTRACT = 2
+CONTRACT = 3
 MIN_CONTRACT = 1
+BASE_CONTRACT = 2  # the version that holds every request field not in SINCE
+# Request fields an older builder would ignore, wrongly: the version that knows each.
+SINCE = {"preview": 3}
+MAX_PREVIEW = 10 ** 9  # a pull request number
 LAMBDA3_VERSION = "0.2.0"
 
 ACTIONS = ("build", "plan", "ping", "bootstrap")
@@ -88,11 +95,18 @@ class BuildRequest:
     token: str | None = field(default=None, repr=False)
     # private index credentials, (host, "user:password"): builder.indexes, secret
     index_credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    contract: int = CONTRACT
+    # a pull request's preview: every function deployed as `<name>-pr-<N>`, tagged with it
+    preview: int | None = None
+    contract: int | None = None  # as read from an event; None: the needed version, sent
 
     @property
     def deploys(self) -> bool:
         return self.action == "build"
+
+    def needed_contract(self) -> int:
+        """The lowest contract version that holds this request."""
+        return max([BASE_CONTRACT] + [version for name, version in SINCE.items()
+                                      if getattr(self, name) is not None])
 
     def with_marker(self, marker: str) -> BuildRequest:
         return replace(self, log_marker=marker)
@@ -103,6 +117,7 @@ class BuildRequest:
         event["components"] = list(self.components)
         event["functions"] = list(self.functions)
         event["index_credentials"] = dict(self.index_credentials) or None
+        event["contract"] = self.contract or self.needed_contract()
         return event
 
     @classmethod
@@ -131,10 +146,22 @@ class BuildRequest:
             allow_older=_flag(event, "allow_older", False, lenient),
             bucket=_text(event, "bucket"), log_marker=_text(event, "log_marker"),
             token=_text(event, "token"), rollout=_text(event, "rollout"),
+            preview=_preview(event.get("preview"), version),
         )
         if action in ("build", "plan"):
             _check_deploy_fields(request)
         return request
+
+
+def _preview(value: Any, version: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PREVIEW:
+        raise RequestError(f"'preview' must be a pull request number, got {_shown(value)}")
+    if version < SINCE["preview"]:
+        raise RequestError(f"'preview' needs contract version {SINCE['preview']}; the request "
+                           f"says {version}")
+    return value
 
 
 def _index_credentials(value: Any) -> tuple[tuple[str, str], ...]:

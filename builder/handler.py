@@ -173,7 +173,7 @@ def _check_functions(views: list, request: BuildRequest, settings: BuilderSettin
     from builder.reconcile import function_name
 
     for view in views:
-        name = function_name(view, request.function)
+        name = function_name(view, request.function, request.preview)
         if settings.own_name and name == settings.own_name:
             raise RequestError("the builder does not deploy itself: run `lambda3 bootstrap`")
         check_allowed(name, settings.allow)
@@ -183,7 +183,8 @@ def _plan_function(part, request: BuildRequest, settings: BuilderSettings, aws,
                    clients: dict[str, Any]):
     from builder.reconcile import FunctionPlan, destination_of, plan_deploy
 
-    target = destination_of(part.spec, request.function, alias=request.alias,
+    target = destination_of(part.spec, request.function, preview=request.preview,
+                            repository=request.repository or "", alias=request.alias,
                             publish=request.publish, bucket=request.bucket or settings.bucket,
                             allow_older=request.allow_older, rollout=request.rollout)
     try:

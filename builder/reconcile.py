@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from builder import limits
 from builder.apply import Applied, Executor
@@ -60,22 +61,45 @@ class Destination:
     allow_older: bool = False
     rollout: str | None = None  # the request's strategy; none: the build file's
     layer_base: str | None = None  # custom layers' default `<base>-<key>`; none: function
+    tags: tuple[tuple[str, str], ...] = ()  # set besides the build file's (a preview's)
 
 
-def function_name(spec, base: str) -> str:
+PREVIEW_TAG, REPOSITORY_TAG = "lambda3:preview", "lambda3:repository"
+
+
+def function_name(spec, base: str, preview: int | None = None) -> str:
     """The Lambda function of one function's Spec: `base` (the request's function) for the
-    `function:` form; in `functions:` its `name`, or `<base>-<key>`."""
-    if spec.function_at == ("function",):
-        return base
-    return spec.name or f"{base}-{spec.key}"
+    `function:` form; in `functions:` its `name`, or `<base>-<key>`. A pull request's
+    preview is that name with `-pr-<N>`."""
+    name = base if spec.function_at == ("function",) else spec.name or f"{base}-{spec.key}"
+    if preview is None:
+        return name
+    previewed = f"{name}-pr-{preview}"
+    if len(previewed) > 64:
+        raise RequestError(f"the preview of {name} would be {previewed}, {len(previewed)} "
+                           "characters; Lambda allows 64", hint="give the function a shorter "
+                           "name (function-name, or its `name:` in functions:)")
+    return previewed
 
 
-def destination_of(spec, request_function: str, **how: Any) -> Destination:
+def preview_tags(repository: str, preview: int | None) -> tuple[tuple[str, str], ...]:
+    """The tags that say a function is the preview of pull request N of a repository
+    (`host/owner/name`, as tag values allow), so its cleanup finds it and nothing else."""
+    if preview is None:
+        return ()
+    parts = urlsplit(repository)
+    path = parts.path.strip("/").removesuffix(".git")
+    return ((PREVIEW_TAG, str(preview)), (REPOSITORY_TAG, f"{parts.hostname or ''}/{path}"))
+
+
+def destination_of(spec, request_function: str, *, preview: int | None = None,
+                   repository: str = "", **how: Any) -> Destination:
     """Where one function's build goes; custom layers of `functions:` are named after the
     request's function (the repository's name by default), shared by every function."""
     several = spec.function_at != ("function",)
-    return Destination(function_name(spec, request_function),
-                       layer_base=request_function if several else None, **how)
+    return Destination(function_name(spec, request_function, preview),
+                       layer_base=request_function if several else None,
+                       tags=preview_tags(repository, preview), **how)
 
 
 def layer_names(spec, function: str, base: str | None = None) -> dict[str, str]:
@@ -113,11 +137,19 @@ def desired_state(output: BuildOutput, target: Destination) -> Desired:
         architecture=spec.function.architecture, alias=target.alias, publish=target.publish,
         commit=output.commit, bucket=target.bucket,
         committed_at=output.committed_at, allow_older=target.allow_older,
-        tags=spec.function.tags, reserved_concurrency=spec.function.reserved_concurrency,
+        tags=_tags(spec.function.tags, target.tags),
+        reserved_concurrency=spec.function.reserved_concurrency,
         recursion=spec.function.recursion,
         provisioned_concurrency=spec.function.provisioned_concurrency,
         function_url=spec.function.function_url, outside_layers=spec.function.outside_layers,
     )
+
+
+def _tags(from_file, extra: tuple[tuple[str, str], ...]):
+    """The build file's tags (None: it manages none), with the destination's over them."""
+    if not extra:
+        return from_file
+    return tuple(dict([*(from_file or ()), *extra]).items())
 
 
 def _layer_spec(spec, component: str):

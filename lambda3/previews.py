@@ -166,6 +166,45 @@ def _alias_settings(aws: Aws, preview: Preview, *, dry_run: bool) -> list[str]:
     return lines
 
 
+def tagged(aws: Aws, configs: Sequence[Mapping[str, Any]], *, repository: str,
+           pr: int) -> list[Preview]:
+    """The function previews of pull request `pr` of `repository` (the `host/owner/name`
+    of builder.reconcile.preview_tags): named `...-pr-<pr>` and tagged so by the builder,
+    whatever the function's name before it (a `functions:` entry's own `name` too)."""
+    from builder.reconcile import PREVIEW_TAG, REPOSITORY_TAG
+
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for config in configs:
+        if config["FunctionName"].endswith(f"-pr-{pr}"):
+            by_name.setdefault(config["FunctionName"], []).append(config)
+    found = []
+    for name, versions in sorted(by_name.items()):
+        arn = ":".join(versions[0]["FunctionArn"].split(":")[:7])  # unqualified
+        tags = aws.call("lambda", "list_tags", Resource=arn).get("Tags") or {}
+        if tags.get(PREVIEW_TAG) == str(pr) and tags.get(REPOSITORY_TAG) == repository:
+            newest = max(_seconds(v.get("LastModified")) for v in versions)
+            found.append(Preview(name, None, pr, newest))
+    return found
+
+
+def remove_pull_request(aws: Aws, *, repository: str, pr: int, alias_of: str | None = None,
+                        dry_run: bool = False) -> list[str]:
+    """What the action does when pull request `pr` closes: remove its function previews
+    (found by their tags), or with `alias_of`, its alias `pr-<N>` of that function."""
+    configs = all_configurations(aws)
+    if alias_of is not None:
+        aliases = {alias_of: pages(aws, "list_aliases", "Aliases", FunctionName=alias_of)}
+        chosen = [p for p in find(configs, aliases, base=alias_of)
+                  if p.alias is not None and p.pr == pr]
+    else:
+        chosen = tagged(aws, configs, repository=repository, pr=pr)
+    lines = []
+    for preview in chosen:
+        lines.append(f"preview {preview.describe()}:")
+        lines += [f"  {line}" for line in remove(aws, preview, configs, dry_run=dry_run)]
+    return lines or [f"no preview of pull request #{pr} to remove"]
+
+
 def sweep(aws: Aws, *, base: str | None = None, pr: int | None = None,
           older_than: float | None = None, open_prs: Collection[int] | None = None,
           dry_run: bool = False, now: float | None = None) -> list[str]:

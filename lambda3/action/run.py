@@ -19,7 +19,7 @@ from builder.clients import Clients
 from builder.contract import BuildRequest, BuildResult, Failure
 from builder.errors import Lambda3Error
 from builder.redact import Redactor
-from lambda3.action import oidc, summary, toolkit
+from lambda3.action import oidc, preview, summary, toolkit
 from lambda3.remote import invoke_builder
 
 
@@ -51,6 +51,8 @@ class ActionSettings:
     allow_older: bool = False
     index_credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     promote_from: str | None = None  # an alias: promote its version to `alias`, no build
+    preview: str | None = None  # function | alias: the pull request's own (lambda3.action.preview)
+    pull_request: preview.PullRequest | None = None  # with `preview`: this run's
     builder_timeout: int = 900
     endpoint_url: str | None = None
     output_path: str | None = None
@@ -102,16 +104,37 @@ class ActionSettings:
             github_token=environ.get("LAMBDA3_GITHUB_TOKEN", "").strip(),
             id_token_request=_id_token_request(environ),
         )
-        return settings
+        mode = preview.read_mode(get("LAMBDA3_PREVIEW"))
+        return _previewing(settings, mode, environ) if mode else settings
 
     def request(self) -> BuildRequest:
         """The builder's request (the client adds `log_marker`)."""
+        pull = self.pull_request.number if self.pull_request else None
         return BuildRequest(
             action="plan" if self.dry_run else "build", repository=self.repository,
             ref=self.ref, token=self.github_token or None, function=self.function_name,
             build_file=self.build_file, components=self.components, alias=self.alias,
             publish=self.publish, rollout=self.rollout, functions=self.functions,
-            allow_older=self.allow_older, index_credentials=self.index_credentials)
+            allow_older=self.allow_older, index_credentials=self.index_credentials,
+            preview=pull if self.preview == "function" else None)
+
+
+def _previewing(settings: ActionSettings, mode: str, environ: Mapping[str, str]
+                ) -> ActionSettings:
+    """`preview`: the pull request's head (unless `ref` is given), deployed to its own
+    function (the builder names it) or to alias pr-<N>."""
+    from dataclasses import replace
+
+    if settings.promote_from:
+        raise SettingsError("preview and promote-from do not go together",
+                            hint="previews are built from the pull request; leave one empty")
+    if mode == "alias" and settings.alias:
+        raise SettingsError(f"preview: alias names the alias pr-<N> itself, and alias is "
+                            f"{settings.alias!r}", hint="leave alias empty")
+    pull = preview.read_pull_request(environ)
+    return replace(settings, preview=mode, pull_request=pull,
+                   ref=environ.get("LAMBDA3_REF", "").strip() or pull.head_sha or settings.ref,
+                   alias=pull.alias() if mode == "alias" else settings.alias)
 
 
 def _index_credentials(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -212,6 +235,8 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
         clients, account = _clients(settings, out=out, http=http, make_session=make_session,
                                     ambient=ambient or {}, sleep=sleep)
         _write_outputs(settings, {"aws-account-id": account})
+        if settings.pull_request is not None and settings.pull_request.closed:
+            return _remove_preview(settings, clients, out)
         result = (_promote(settings, clients) if settings.promote_from
                   else _invoke(settings, clients, out))
     except Lambda3Error as exc:
@@ -222,9 +247,12 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
         return _report_failure(settings, result.error or Failure(), out, result.functions)
     _write_outputs(settings, outputs_from_result(result))
     if settings.summary_path:
-        toolkit.append_summary(summary.render_summary(
-            result, function=settings.function_name, dry_run=settings.dry_run),
-            path=settings.summary_path)
+        named = None if settings.preview == "function" else settings.function_name
+        text = summary.render_summary(result, function=named, dry_run=settings.dry_run)
+        if settings.pull_request is not None:
+            text += (f"\nPreview of pull request #{settings.pull_request.number}: removed "
+                     "when it closes.\n")
+        toolkit.append_summary(text, path=settings.summary_path)
     if not settings.dry_run:
         from builder.aws import Aws
         from lambda3.rollout import drive_in_action
@@ -240,6 +268,29 @@ def run(settings: ActionSettings, *, stream: TextIO | None = None, http: Any = N
         _say(f"lambda3: {'planned' if settings.dry_run else 'deployed'} {versions}", out)
         return 0
     _say(f"lambda3: {done} of {result.function_arn or settings.function_name}", out)
+    return 0
+
+
+def _remove_preview(settings: ActionSettings, clients: Clients, out: TextIO) -> int:
+    """The pull request closed: delete what its preview made (dry-run: list it)."""
+    from builder.aws import Aws
+    from builder.reconcile import REPOSITORY_TAG, preview_tags
+    from lambda3.previews import remove_pull_request
+
+    pull = settings.pull_request
+    repository = dict(preview_tags(settings.repository, pull.number))[REPOSITORY_TAG]
+    try:
+        lines = remove_pull_request(
+            Aws(clients), repository=repository, pr=pull.number, dry_run=settings.dry_run,
+            alias_of=settings.function_name if settings.preview == "alias" else None)
+    except Lambda3Error as exc:
+        return _report_failure(settings, Failure.of(exc), out)
+    for line in lines:
+        _say(f"lambda3: {line}", out)
+    if settings.summary_path:
+        toolkit.append_summary(preview.removed_summary(pull.number, lines,
+                                                       dry_run=settings.dry_run),
+                               path=settings.summary_path)
     return 0
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ast
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
 from builder.contract import (
+    BASE_CONTRACT,
     CONTRACT,
     MIN_CONTRACT,
+    SINCE,
     BuilderInfo,
     BuildRequest,
     BuildResult,
@@ -34,7 +36,7 @@ FULL_REQUEST = BuildRequest(
     functions=("api", "worker"), alias="live", publish=True, refresh=True, allow_older=True,
     bucket="art-bucket",
     log_marker="ab" * 16, token="ghs_secret", contract=CONTRACT, rollout="canary 10 5",
-    index_credentials=(("pkgs.example.com", "deploy:idx_secret"),))
+    index_credentials=(("pkgs.example.com", "deploy:idx_secret"),), preview=42)
 
 FULL_RESULT = BuildResult(
     ok=True, action="build", contract=CONTRACT,
@@ -166,22 +168,34 @@ def test_bad_events_are_refused_with_one_line(event, match):
 
 
 # -- version skew, on the builder's side: refused before anything is fetched ---------------
-def _skewed(speaks: tuple[int, int]) -> BuildResult:
+def _skewed(speaks: tuple[int, int], **fields) -> BuildResult:
     event = BuildRequest(repository="https://127.0.0.1:1/never/contacted.git", ref="main",
-                         function="f", token="t0ken-canary").to_event()
+                         function="f", token="t0ken-canary", **fields).to_event()
     answer = handle(event, speaks=speaks)
     return BuildResult.from_json(answer, speaks=(min(speaks[0], CONTRACT),
                                                  max(speaks[1], CONTRACT)))
 
 
-def test_a_builder_one_version_behind_refuses_the_client():
-    result = _skewed((MIN_CONTRACT, CONTRACT - 1))
+def test_a_request_carries_the_lowest_version_that_holds_it():
+    plain = BuildRequest(repository="https://h/r.git", function="f")
+    assert plain.to_event()["contract"] == BASE_CONTRACT < CONTRACT
+    assert replace(plain, preview=7).to_event()["contract"] == SINCE["preview"] == CONTRACT
+    assert replace(plain, contract=1).to_event()["contract"] == 1  # as read, sent as it was
+    with pytest.raises(RequestError, match="'preview' needs contract version 3; the request "
+                                           "says 2"):
+        BuildRequest.from_event({**plain.to_event(), "preview": 7})
+
+
+def test_a_builder_one_version_behind_refuses_a_request_it_would_misread():
+    result = _skewed((MIN_CONTRACT, CONTRACT - 1), preview=7)
     assert result.ok is False and result.error.step == "contract"
     message = result.error.message
     assert f"builder speaks contract version {CONTRACT - 1}" in message
     assert f"the client speaks {CONTRACT}" in message and "lambda3 bootstrap" in message
     assert set(result.timings) == {"request", "total"}  # nothing fetched or built
     assert result.contract == CONTRACT - 1 and result.builder.contract == CONTRACT - 1
+    plain = _skewed((MIN_CONTRACT, CONTRACT - 1))  # no newer field: it goes on (to the fetch)
+    assert plain.error.step == "fetch"
 
 
 def test_a_builder_one_version_ahead_refuses_a_client_it_no_longer_speaks():
@@ -189,7 +203,7 @@ def test_a_builder_one_version_ahead_refuses_a_client_it_no_longer_speaks():
     assert result.ok is False and result.error.step == "contract"
     message = result.error.message
     assert f"builder speaks contract versions {CONTRACT + 1}-{CONTRACT + 1}" in message
-    assert f"client speaks {CONTRACT}" in message and "pin the action" in message
+    assert f"client speaks {BASE_CONTRACT}" in message and "pin the action" in message
     assert set(result.timings) == {"request", "total"}
 
 
