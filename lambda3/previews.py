@@ -222,7 +222,14 @@ def sweep(aws: Aws, *, base: str | None = None, pr: int | None = None,
 
 
 def sweep_command(aws: Aws, args) -> list[str]:
-    """`lambda3 prune --previews [FUNCTION] (--pr N | --older-than AGE | --open-prs LIST)`."""
+    """`lambda3 prune --previews [FUNCTION] (--pr N | --older-than AGE | --open-prs LIST)`,
+    or `--previews --pr N --repository HOST/OWNER/NAME` for the tagged previews."""
+    if args.repository:
+        if args.pr is None or args.function or args.older_than or args.open_prs:
+            raise RequestError("--repository goes with --pr N alone: it removes the functions "
+                               "tagged as that repository's preview of N")
+        return remove_pull_request(aws, repository=args.repository.strip("/"), pr=args.pr,
+                                   dry_run=args.dry_run)
     older = parse_age(args.older_than) if args.older_than else None
     return sweep(aws, base=args.function, pr=args.pr, older_than=older,
                  open_prs=parse_prs(args.open_prs), dry_run=args.dry_run)

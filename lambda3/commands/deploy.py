@@ -40,6 +40,9 @@ def add_parser(subparsers, summary: str) -> None:
                    "(repeatable; default: all)")
     p.add_argument("--rollout", help="all-at-once, canary <percent> <minutes> or linear "
                    "<percent> every <minutes> (default: the build file's rollout)")
+    p.add_argument("--preview", type=int, metavar="N",
+                   help="deploy as pull request N's preview: each function as <name>-pr-N, "
+                        "tagged with N and the repository")
     p.add_argument("--allow-older", action="store_true",
                    help="move the alias even to an older build than the one it points at")
     p.add_argument("--index-credentials-env", metavar="VAR",
@@ -162,6 +165,7 @@ def _execute(settings, args, action: str, log: _RemoteLog) -> BuildResult:
     clients = connect(settings.aws)
     request = replace(build_request(settings, action), rollout=getattr(args, "rollout", None),
                       functions=tuple(getattr(args, "only", None) or ()),
+                      preview=getattr(args, "preview", None),
                       allow_older=bool(getattr(args, "allow_older", False)),
                       index_credentials=read_index_credentials(
                           getattr(args, "index_credentials_env", None)))
@@ -194,8 +198,9 @@ def run_local(request: BuildRequest, clients) -> BuildResult:
     from builder.timing import Timings
 
     timings = Timings()
-    try:
-        result = deploy_request(request, timings, aws=Aws(clients))
+    try:  # read as the builder in AWS reads it, with the same checks
+        result = deploy_request(BuildRequest.from_event(request.to_event()), timings,
+                                aws=Aws(clients))
     except Lambda3Error as error:
         result = BuildResult.failed(error, action=request.action)
     return replace(result, builder=builder_info(), timings=timings.as_dict())

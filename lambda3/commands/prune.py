@@ -156,6 +156,9 @@ def add_parser(subparsers, summary: str) -> None:
                                         "(7d, 12h, 30m)")
     p.add_argument("--open-prs", help="--previews: the open pull requests (1,2,3): previews "
                                       "of others are removed")
+    p.add_argument("--repository", metavar="HOST/OWNER/NAME",
+                   help="--previews --pr N: the functions tagged as that repository's "
+                        "preview of N (`lambda3 deploy --preview N`, the action's preview)")
     add_aws_flags(p)
 
 
@@ -170,8 +173,9 @@ def run(args: argparse.Namespace) -> int:
 
             lines = sweep_command(aws, args)
         else:
-            if args.pr is not None or args.older_than or args.open_prs:
-                raise RequestError("--pr, --older-than and --open-prs go with --previews")
+            if args.pr is not None or args.older_than or args.open_prs or args.repository:
+                raise RequestError("--pr, --older-than, --open-prs and --repository go with "
+                                   "--previews")
             if not args.function:
                 raise RequestError("name the function to prune, or pass --previews")
             if args.keep < 1:

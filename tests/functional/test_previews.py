@@ -249,3 +249,28 @@ def test_the_action_removes_the_preview_when_the_pull_request_closes(
     assert "lambda3:   delete function hello-pr-7" in out
     assert names(aws) == {"lambda3-builder", "hello-pr-8"}
     assert "### Preview of #7 removed" in (tmp_path / "sum").read_text()
+
+
+def test_the_cli_deploys_a_preview_and_prune_removes_it_by_its_tags(
+        aws, shop, git_token, tmp_path, monkeypatch, capsys):
+    from lambda3.cli import main
+
+    _, url, _ = shop
+    monkeypatch.setenv("LAMBDA3_TOKEN", git_token)
+    monkeypatch.chdir(tmp_path)
+    args = ["deploy", "--local-builder", "--endpoint-url", aws.endpoint_url, "-g", url,
+            "-f", "shop", "-b", "main", "-y"]
+    assert main([*args, "--preview", "0"]) == 1
+    assert "'preview' must be a pull request number, got 0" in capsys.readouterr().err
+    assert main([*args, "--preview", "9"]) == 0
+    assert names(aws) == {"shop-api-pr-9", "shop-worker-pr-9"}
+    host = url.split("/")[2].split(":")[0]
+    prune = ["prune", "--endpoint-url", aws.endpoint_url, "--previews", "--pr", "9"]
+    assert main([*prune, "--repository", f"{host}/acme/shop", "--dry-run"]) == 0
+    assert "  would delete function shop-api-pr-9" in capsys.readouterr().out
+    assert main([*prune, "--repository", f"{host}/acme/other"]) == 0
+    assert "no preview of pull request #9 to remove" in capsys.readouterr().out
+    assert main([*prune, "--repository", f"{host}/acme/shop"]) == 0
+    assert names(aws) == set()
+    assert main([*prune[:-2], "--repository", f"{host}/acme/shop"]) == 1
+    assert "--repository goes with --pr N alone" in capsys.readouterr().err
