@@ -341,20 +341,27 @@ def test_a_rollout_whose_alias_was_moved_meanwhile_is_stale_and_left_alone(aws, 
         describe_alias(driver(aws, Clock())))
 
 
-def test_lambda3_deploy_rollout_drives_it_to_the_end_then_prunes(
-        aws, git_server, make_repo, git_token, tmp_path, monkeypatch, capsys):
-    from lambda3.cli import main
-
+def cli_project(aws, git_server, make_repo, git_token, tmp_path, monkeypatch, release: str,
+                files: dict[str, str] | None = None) -> tuple[object, list[str]]:
+    """A one-function repository with `release` keys, and `lambda3 deploy`'s arguments."""
     role = aws.lambda_role()
     build = ("function:\n  runtimes: [python3.11]\n  handler: app.handler\n"
-             f"  role: {role}\n  files: [app.py]\nprune: {{keep: 1}}\n")
-    repo = make_repo({"app.py": app(1), "build.yaml": build})
+             f"  role: {role}\n  files: [app.py]\n{release}")
+    repo = make_repo({"app.py": app(1), "build.yaml": build, **(files or {})})
     url = git_server.add_repo("acme/app", repo.path)
     monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
     monkeypatch.setenv("LAMBDA3_TOKEN", git_token)
     monkeypatch.chdir(tmp_path)
-    args = ["deploy", "--local-builder", "--endpoint-url", aws.endpoint_url, "-g", url,
-            "-f", "app", "-b", "main", "-a", "live", "-y"]
+    return repo, ["deploy", "--local-builder", "--endpoint-url", aws.endpoint_url, "-g", url,
+                  "-f", "app", "-b", "main", "-a", "live", "-y"]
+
+
+def test_lambda3_deploy_rollout_drives_it_to_the_end_then_prunes(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch, capsys):
+    from lambda3.cli import main
+
+    repo, args = cli_project(aws, git_server, make_repo, git_token, tmp_path, monkeypatch,
+                             "prune: {keep: 1}\n")
     assert main(args) == 0
     repo.commit("v2", files={"app.py": app(2)})
     assert main([*args, "--rollout", "canary 50 0.01"]) == 0  # 0.6 s on the real clock
@@ -484,18 +491,10 @@ def test_lambda3_deploy_with_post_checks_rolls_a_bad_build_back(
         aws, git_server, make_repo, git_token, tmp_path, monkeypatch, capsys):
     from lambda3.cli import main
 
-    role = aws.lambda_role()
-    build = ("function:\n  runtimes: [python3.11]\n  handler: app.handler\n"
-             f"  role: {role}\n  files: [app.py]\n"
-             "post_checks:\n  - event: events/after.json\n    expect: {echo: {probe: 1}}\n")
-    repo = make_repo({"app.py": app(1), "build.yaml": build,
-                      "events/after.json": json.dumps({"probe": 1})})
-    url = git_server.add_repo("acme/app", repo.path)
-    monkeypatch.setenv("LAMBDA3_WORKDIR", str(tmp_path / "work"))
-    monkeypatch.setenv("LAMBDA3_TOKEN", git_token)
-    monkeypatch.chdir(tmp_path)
-    args = ["deploy", "--local-builder", "--endpoint-url", aws.endpoint_url, "-g", url,
-            "-f", "app", "-b", "main", "-a", "live", "-y"]
+    repo, args = cli_project(
+        aws, git_server, make_repo, git_token, tmp_path, monkeypatch,
+        "post_checks:\n  - event: events/after.json\n    expect: {echo: {probe: 1}}\n",
+        {"events/after.json": json.dumps({"probe": 1})})
     assert main(args) == 0
     repo.commit("v2", files={"app.py": app(2)})
     assert main(args) == 0
