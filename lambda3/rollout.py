@@ -181,7 +181,15 @@ class Driver:
                     qualifier: str) -> model.Decision | None:
         """Each check in turn: a roll back at the first that fails, else None."""
         for check in checks:
-            problem = self._check(qualifier, state.new, check)
+            try:
+                problem = self._check(qualifier, state.new, check)
+            except AwsError as error:  # not the version's answer: the rollout waits, as it is
+                raise RolloutError(
+                    f"{what} {check.file}: invoking {self.function}:{qualifier} failed: "
+                    f"{error.message}; the rollout stays where it is ({model.describe(state)})",
+                    hint=f"fix that, then `lambda3 rollout continue {self.function} -a "
+                         f"{self.alias}`, or `lambda3 rollout abort {self.function} -a "
+                         f"{self.alias}`") from None
             if problem:
                 reason = f"{what} {check.file} failed: {problem}"
                 return model.Decision("roll-back", model.rolled_back(state, self.clock(), reason),

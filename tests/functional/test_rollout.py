@@ -548,3 +548,17 @@ def test_each_function_of_functions_rolls_out_with_its_own_release_keys(
     assert "live: post-traffic check events/api.json passed on version 2" in lines
     state = model.decode(lam.get_alias(FunctionName="shop-api", Name="live")["Description"])
     assert state.phase == model.COMPLETE
+
+
+def test_a_check_that_cannot_be_invoked_leaves_the_rollout_where_it_is(aws, two_versions):
+    start(aws, "all-at-once", post_checks=True)
+    made = driver(aws, Clock())
+    made.aws.clients("lambda").meta.events.register_first(
+        "before-call.lambda.Invoke", lambda **kwargs: error_response(
+            "AccessDeniedException", 403, "not allowed to invoke"))
+    with pytest.raises(RolloutError, match=r"post-traffic check events/after.json: invoking "
+                                           r"app:live failed: .*not allowed to invoke; the "
+                                           r"rollout stays where it is") as caught:
+        made.run([], [Check("events/after.json", "{}")])
+    assert "lambda3 rollout abort app -a live" in str(caught.value)
+    assert routing(aws) == ("2", {}) and recorded(aws).phase == model.POST_CHECKS
