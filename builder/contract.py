@@ -17,9 +17,10 @@ request without `contract` is version 1 (clients from before the contract was ve
 whose fields version 2 kept). The builder refuses, before
 anything is fetched or built, a request newer than it speaks (update the builder:
 `lambda3 bootstrap`) or older than it still speaks (update the client, or pin the action
-to a matching release), with one line naming both versions. Every answer carries the
-builder's `contract` version, its lambda3 version and its toolchain's versions; a client
-refuses an answer in a version it does not speak.
+to a matching release), with one line naming both versions. An answer is in the version of
+the request it answers (`contract`), so a client pinned long ago reads a newer builder's
+answers, and carries the builder's own versions (`builder`: contract, lambda3, toolchain);
+a client refuses an answer in a version it does not speak.
 """
 from __future__ import annotations
 

@@ -44,7 +44,9 @@ def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
 def handle(event: Any, *, speaks: tuple[int, int] = (MIN_CONTRACT, CONTRACT)
            ) -> dict[str, Any]:
     """One request, answered as JSON; `speaks` is the range of contract versions this
-    builder reads (oldest, newest) and the newest is the one it answers in."""
+    builder reads (oldest, newest). The answer is in the request's version, which its
+    client reads (answers only gain optional fields); a request it could not read is
+    answered in the newest. `builder.contract` is always the newest."""
     _setup_logging()
     settings = BuilderSettings.from_environ()
     _register_secrets(event)
@@ -52,11 +54,11 @@ def handle(event: Any, *, speaks: tuple[int, int] = (MIN_CONTRACT, CONTRACT)
     if isinstance(marker, str) and _MARKER.fullmatch(marker):
         log.info("lambda3 request %s", marker)  # the client finds this log stream by it
     timings = Timings()
-    action = "build"
+    action, answer_in = "build", speaks[1]
     try:
         with timings.step("request"):
             request = BuildRequest.from_event(event, speaks=speaks)
-            action = request.action
+            action, answer_in = request.action, request.contract or speaks[1]
             check_request(request, settings)
         result = dispatch(request, settings, timings)
     except Lambda3Error as error:
@@ -66,7 +68,7 @@ def handle(event: Any, *, speaks: tuple[int, int] = (MIN_CONTRACT, CONTRACT)
         log.exception("internal error")
         result = BuildResult(ok=False, action=action, error=Failure(
             step="internal", type=type(error).__name__, message=str(error)))
-    result = replace(result, contract=speaks[1], timings=timings.as_dict(),
+    result = replace(result, contract=answer_in, timings=timings.as_dict(),
                      builder=replace(builder_info(installers=action == "ping"),
                                      contract=speaks[1]))
     return json.loads(within_answer_limit(result))

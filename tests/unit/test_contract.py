@@ -290,3 +290,13 @@ def test_the_answer_stays_under_lambdas_response_limit():
     assert "6 MB" in refused.error.message and len(within_answer_limit(huge, 100_000)) < 2000
     small = within_answer_limit(FULL_RESULT)
     assert BuildResult.from_json(json.loads(small)) == FULL_RESULT
+
+
+def test_a_client_pinned_to_an_older_version_reads_a_newer_builders_answer():
+    old_client = (MIN_CONTRACT, BASE_CONTRACT)  # what a release of contract 2 speaks
+    answer = handle({"contract": BASE_CONTRACT, "action": "ping"})
+    result = BuildResult.from_json(answer, speaks=old_client)
+    assert result.ok and result.contract == BASE_CONTRACT
+    assert result.builder.contract == CONTRACT  # the builder's own, for the record
+    unread = handle({"contract": CONTRACT + 1, "action": "ping"})
+    assert unread["contract"] == CONTRACT and unread["ok"] is False
