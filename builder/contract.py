@@ -37,7 +37,7 @@ BASE_CONTRACT = 2  # the version that holds every request field not in SINCE
 # Request fields an older builder would ignore, wrongly: the version that knows each.
 SINCE = {"preview": 3}
 MAX_PREVIEW = 10 ** 9  # a pull request number
-LAMBDA3_VERSION = "0.2.0"
+LAMBDA3_VERSION = "0.3.0"  # pyproject.toml has the same (tests/unit/test_contract.py)
 
 ACTIONS = ("build", "plan", "ping", "bootstrap")
 # Longest accepted value of each text field: a request is small, and a huge one must be

@@ -300,3 +300,11 @@ def test_a_client_pinned_to_an_older_version_reads_a_newer_builders_answer():
     assert result.builder.contract == CONTRACT  # the builder's own, for the record
     unread = handle({"contract": CONTRACT + 1, "action": "ping"})
     assert unread["contract"] == CONTRACT and unread["ok"] is False
+
+
+def test_the_package_and_the_builder_say_the_same_lambda3_version():
+    from builder.contract import LAMBDA3_VERSION
+    from builder.tomlread import read_toml
+
+    project = read_toml(ROOT / "pyproject.toml", "pyproject.toml")["project"]
+    assert project["version"] == LAMBDA3_VERSION
