@@ -122,7 +122,8 @@ class ActionSettings:
 def _previewing(settings: ActionSettings, mode: str, environ: Mapping[str, str]
                 ) -> ActionSettings:
     """`preview`: the pull request's head (unless `ref` is given), deployed to its own
-    function (the builder names it) or to alias pr-<N>."""
+    function (the builder names it) or to alias pr-<N>, all at once unless `rollout` says
+    otherwise (a preview has no traffic to shift; its checks still run)."""
     from dataclasses import replace
 
     if settings.promote_from:
@@ -133,6 +134,7 @@ def _previewing(settings: ActionSettings, mode: str, environ: Mapping[str, str]
                             f"{settings.alias!r}", hint="leave alias empty")
     pull = preview.read_pull_request(environ)
     return replace(settings, preview=mode, pull_request=pull,
+                   rollout=settings.rollout or "all-at-once",
                    ref=environ.get("LAMBDA3_REF", "").strip() or pull.head_sha or settings.ref,
                    alias=pull.alias() if mode == "alias" else settings.alias)
 

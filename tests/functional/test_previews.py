@@ -131,7 +131,7 @@ import json
 def handler(event, context):
     print("lambda3 request " + event["log_marker"])
     print("seen", json.dumps({k: event.get(k) for k in
-                              ("function", "alias", "ref", "preview", "contract")}))
+                              ("function", "alias", "ref", "preview", "contract", "rollout")}))
     name = event["function"] + ("-pr-%d" % event["preview"] if event.get("preview") else "")
     return {"ok": True, "commit": event["ref"], "version": "1", "alias": event["alias"],
             "function": name,
@@ -179,15 +179,17 @@ def test_the_action_deploys_a_pull_requests_head_as_its_preview(aws, oidc_issuer
     assert main(action_environ(aws, oidc_issuer, tmp_path, LAMBDA3_PREVIEW="function")) == 0
     out = capsys.readouterr().out
     assert seen(out) == {"function": "hello", "alias": None, "ref": HEAD, "preview": 7,
-                         "contract": 3}
+                         "contract": 3, "rollout": "all-at-once"}
     assert _read_outputs(tmp_path / "output")["function-arn"].endswith(":function:hello-pr-7")
     summary = (tmp_path / "sum").read_text()
     assert "`hello-pr-7`" in summary
     assert "Preview of pull request #7: removed when it closes." in summary
 
-    assert main(action_environ(aws, oidc_issuer, tmp_path, LAMBDA3_PREVIEW="alias")) == 0
+    assert main(action_environ(aws, oidc_issuer, tmp_path, LAMBDA3_PREVIEW="alias",
+                               LAMBDA3_ROLLOUT="canary 10 1")) == 0
     assert seen(capsys.readouterr().out) == {"function": "hello", "alias": "pr-7", "ref": HEAD,
-                                             "preview": None, "contract": 2}
+                                             "preview": None, "contract": 2,
+                                             "rollout": "canary 10 1"}
 
 
 @pytest.mark.parametrize("inputs, says", [
