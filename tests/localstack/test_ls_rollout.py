@@ -1,7 +1,8 @@
-"""Post-traffic checks on LocalStack's Lambda, which enforces RevisionIds and reports the
-version an alias ran: the builder moves the alias and records the old version, the client
-runs the checks through the alias from the result, and a build that fails its check is
-rolled back to the version before it.
+"""Post-traffic checks and previews on LocalStack's Lambda, which enforces RevisionIds,
+reports the version an alias ran and keeps tags: the builder moves the alias and records the
+old version, the client runs the checks through the alias from the result, and a build that
+fails its check is rolled back to the version before it; a preview is a tagged function of
+its own, found by its tags when it goes.
 
 All at once only: LocalStack's UpdateAlias fails (InternalError) on any non-empty
 AdditionalVersionWeights, so the weighted steps are tested on the emulator."""
@@ -74,3 +75,22 @@ def test_post_checks_complete_a_good_build_and_roll_a_bad_one_back(project):
         drive(project, moved, [])
     version, weights, state = alias(project)
     assert (version, weights, state.phase) == ("2", {}, model.ROLLED_BACK)
+
+
+def test_a_preview_is_its_own_tagged_function_and_goes_when_removed(project):
+    from builder.reconcile import PREVIEW_TAG, REPOSITORY_TAG, preview_tags
+    from lambda3.previews import remove_pull_request
+
+    assert project.deploy()["ok"]
+    preview = project.deploy(preview=5, contract=3)
+    assert preview["ok"], preview
+    name = f"{project.function}-pr-5"
+    assert preview["function"] == name
+    arn = project.other.get_function_configuration(FunctionName=name)["FunctionArn"]
+    repository = dict(preview_tags(project.url, 5))[REPOSITORY_TAG]
+    tags = project.other.list_tags(Resource=arn)["Tags"]
+    assert (tags[PREVIEW_TAG], tags[REPOSITORY_TAG]) == ("5", repository)
+    lines = remove_pull_request(project.aws, repository=repository, pr=5)
+    assert f"preview function {name} (pull request #5):" in lines
+    functions = {f["FunctionName"] for f in project.other.list_functions()["Functions"]}
+    assert name not in functions and project.function in functions
