@@ -56,6 +56,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from builder.runtimes import RESERVED_ENVIRONMENT
+from lambda3.embedded import lambda_metrics
 from lambda3.embedded.code_cache import CodeCache
 from lambda3.embedded.invocation_log import CloudWatchStream, InvocationLog
 from lambda3.embedded.moto_functions import (
@@ -172,6 +173,9 @@ class LocalInvoker:
         else:
             outcome = self._run(environment, fn, request_id, payload, log)
         log.end(request_id, outcome, fn.memory)
+        lambda_metrics.publish(fn.account, fn.region, lambda_metrics.metric_data(
+            fn.name, fn.qualifier, fn.version, fn.alias is not None,
+            failed=outcome.function_error is not None, duration_ms=outcome.duration_ms))
         return InvokeResult(
             200, outcome.payload, outcome.function_error, log.text(), fn.version, request_id
         )

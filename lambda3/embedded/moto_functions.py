@@ -31,6 +31,8 @@ class Function:
     code: bytes = field(repr=False)
     code_sha: str = ""
     layers: tuple = field(default=(), repr=False)  # ((CodeSha256, zip bytes), ...)
+    qualifier: str | None = None  # as invoked: a version, $LATEST or an alias
+    alias: str | None = None  # when invoked through one: the version is its weights' choice
 
 
 def parse_reference(reference: str, qualifier: str | None, region: str, account: str):
@@ -54,8 +56,9 @@ def read_function(reference: str, qualifier: str | None, region: str, account: s
 
     name, qualifier, region, account = parse_reference(reference, qualifier, region, account)
     backend = get_backend(account, region)  # moto's simple (no Docker) backend when configured
+    alias = _alias(backend, name, qualifier)
     try:
-        fn = backend.get_function(name, qualifier)
+        fn = backend.get_function(name, routed(alias) if alias else qualifier)
     except UnknownFunctionException as e:
         raise FunctionNotFound(e.message) from None
     layers = []
@@ -72,4 +75,29 @@ def read_function(reference: str, qualifier: str | None, region: str, account: s
         package_type=fn.package_type, timeout=int(fn.timeout), memory=int(fn.memory_size),
         environment=dict(fn.environment_vars or {}), code=getattr(fn, "code_bytes", b""),
         code_sha=getattr(fn, "code_sha_256", ""), layers=tuple(layers),
+        qualifier=qualifier, alias=alias.name if alias else None,
     )
+
+
+def _alias(backend, name: str, qualifier: str | None):
+    """The alias `qualifier` names, or None (a version, $LATEST, no qualifier, no alias)."""
+    if not qualifier or qualifier == "$LATEST" or qualifier.isdigit():
+        return None
+    try:
+        return backend.get_alias(qualifier, name)
+    except Exception:  # noqa: BLE001 - moto's UnknownAlias/UnknownFunction: get_function says
+        return None
+
+
+def routed(alias, draw=None) -> str:
+    """The version an invocation through `alias` runs: each of its AdditionalVersionWeights
+    by its share, else the alias's own version (Lambda's weighted alias routing)."""
+    import random
+
+    weights = (alias.routing_config or {}).get("AdditionalVersionWeights") or {}
+    point, below = (draw or random.random)(), 0.0
+    for version, weight in weights.items():
+        below += float(weight)
+        if point < below:
+            return str(version)
+    return str(alias.function_version)
