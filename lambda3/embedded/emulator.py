@@ -159,7 +159,8 @@ class _Front:
         if kind == "DryRun":
             return _respond(start_response, 204, headers, b"")
         threading.Thread(
-            target=self._invoke_in_background, args=(invoker, function, payload, qualifier),
+            target=self._invoke_in_background,
+            args=(invoker, function, payload, qualifier, version),
             daemon=True).start()
         return _respond(start_response, 202, headers, b"")
 
@@ -175,9 +176,9 @@ class _Front:
 
     @staticmethod
     def _invoke_in_background(invoker: LocalInvoker, function: str, payload: bytes,
-                              qualifier: str | None):
-        try:
-            invoker.invoke(function, payload, qualifier=qualifier)
+                              qualifier: str | None, version: str):
+        try:  # the version the answer's X-Amz-Executed-Version named
+            invoker.invoke(function, payload, qualifier=qualifier, version=version)
         except Exception:  # nobody waits on an Event invocation: report, as Lambda logs it
             _logger.exception("lambda3: asynchronous invocation of %s failed", function)
 

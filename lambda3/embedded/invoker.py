@@ -145,8 +145,10 @@ class LocalInvoker:
         return read_function(function, qualifier, self.region, self.account).version
 
     def invoke(self, function: str, payload: bytes, *, qualifier: str | None = None,
-               on_log_line: Callable[[str], None] | None = None) -> InvokeResult:
-        fn = read_function(function, qualifier, self.region, self.account)
+               on_log_line: Callable[[str], None] | None = None,
+               version: str | None = None) -> InvokeResult:
+        """`version`: through an alias, the version `resolve` chose (else its weights do)."""
+        fn = read_function(function, qualifier, self.region, self.account, version=version)
         request_id = str(uuid.uuid4())
         listeners = [on_log_line] if on_log_line else []
         if self._log_listener:

@@ -47,9 +47,11 @@ def parse_reference(reference: str, qualifier: str | None, region: str, account:
     return parts[0], qualifier, region, account
 
 
-def read_function(reference: str, qualifier: str | None, region: str, account: str) -> Function:
+def read_function(reference: str, qualifier: str | None, region: str, account: str, *,
+                  version: str | None = None) -> Function:
     """The function (version, alias) `reference` and `qualifier` name, with its layers;
-    FunctionNotFound when moto has no such function or one of its layer versions."""
+    FunctionNotFound when moto has no such function or one of its layer versions. Through an
+    alias, `version` is the one its weights chose already (an Event invocation's)."""
     from moto.awslambda.exceptions import UnknownFunctionException
     from moto.awslambda.utils import get_backend
     from moto.utilities.utils import get_partition
@@ -58,7 +60,7 @@ def read_function(reference: str, qualifier: str | None, region: str, account: s
     backend = get_backend(account, region)  # moto's simple (no Docker) backend when configured
     alias = _alias(backend, name, qualifier)
     try:
-        fn = backend.get_function(name, routed(alias) if alias else qualifier)
+        fn = backend.get_function(name, (version or routed(alias)) if alias else qualifier)
     except UnknownFunctionException as e:
         raise FunctionNotFound(e.message) from None
     layers = []

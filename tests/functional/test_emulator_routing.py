@@ -89,3 +89,20 @@ def test_the_error_guard_rolls_back_on_real_invocations(aws, canary):
     found = canary.get_alias(FunctionName="app", Name="live")
     assert found["FunctionVersion"] == "1" and not (found.get("RoutingConfig") or {}).get(
         "AdditionalVersionWeights")
+
+
+def test_an_event_invocation_runs_the_version_its_answer_names(aws, canary):
+    canary.update_alias(FunctionName="app", Name="live",
+                        RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+    named = []
+    for _ in range(16):
+        answer = canary.invoke(FunctionName="app", Qualifier="live", InvocationType="Event",
+                               Payload=b"{}")
+        assert answer["StatusCode"] == 202
+        named.append(answer["ResponseMetadata"]["HTTPHeaders"]["x-amz-executed-version"])
+    deadline = time.time() + 60
+    while time.time() < deadline and sums(aws, "1", "Invocations") + sums(
+            aws, "2", "Invocations") < len(named):
+        time.sleep(0.2)
+    assert sums(aws, "1", "Invocations") == named.count("1")
+    assert sums(aws, "2", "Invocations") == named.count("2") == sums(aws, "2", "Errors")
