@@ -166,6 +166,16 @@ def _alias_settings(aws: Aws, preview: Preview, *, dry_run: bool) -> list[str]:
     return lines
 
 
+def remove_all(aws: Aws, chosen: Sequence[Preview], configs: Sequence[Mapping[str, Any]], *,
+               dry_run: bool) -> list[str]:
+    """`remove` of each preview, its lines under a heading per preview."""
+    lines = []
+    for preview in chosen:
+        lines.append(f"preview {preview.describe()}:")
+        lines += [f"  {line}" for line in remove(aws, preview, configs, dry_run=dry_run)]
+    return lines
+
+
 def tagged(aws: Aws, configs: Sequence[Mapping[str, Any]], *, repository: str,
            pr: int) -> list[Preview]:
     """The function previews of pull request `pr` of `repository` (the `host/owner/name`
@@ -198,11 +208,8 @@ def remove_pull_request(aws: Aws, *, repository: str, pr: int, alias_of: str | N
                   if p.alias is not None and p.pr == pr]
     else:
         chosen = tagged(aws, configs, repository=repository, pr=pr)
-    lines = []
-    for preview in chosen:
-        lines.append(f"preview {preview.describe()}:")
-        lines += [f"  {line}" for line in remove(aws, preview, configs, dry_run=dry_run)]
-    return lines or [f"no preview of pull request #{pr} to remove"]
+    return remove_all(aws, chosen, configs, dry_run=dry_run) or [
+        f"no preview of pull request #{pr} to remove"]
 
 
 def sweep(aws: Aws, *, base: str | None = None, pr: int | None = None,
@@ -214,11 +221,7 @@ def sweep(aws: Aws, *, base: str | None = None, pr: int | None = None,
                for name in sorted(names) if base is None or name == base}
     chosen = choose(find(configs, aliases, base=base), now=time.time() if now is None else now,
                     pr=pr, older_than=older_than, open_prs=open_prs)
-    lines = []
-    for preview in chosen:
-        lines.append(f"preview {preview.describe()}:")
-        lines += [f"  {line}" for line in remove(aws, preview, configs, dry_run=dry_run)]
-    return lines or ["no preview to remove"]
+    return remove_all(aws, chosen, configs, dry_run=dry_run) or ["no preview to remove"]
 
 
 def sweep_command(aws: Aws, args) -> list[str]:
